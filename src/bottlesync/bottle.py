@@ -1,0 +1,177 @@
+"""Bottle identity: names, brew's file names, storage keys, and the checks that make them safe."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bottlesync.errors import InvalidEntry, InvalidInput
+
+LAYOUTS = ("bottle-domain", "artifact-domain", "dated")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@+._-]{0,127}")
+VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,63}")
+TAG_RE = re.compile(r"[a-z0-9_]{1,64}")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
+RUN_ID_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}")
+DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# brew's own parser for bottle file names (Homebrew/Library/Homebrew/bottle.rb)
+BREW_FILE_RE = re.compile(r"\.([a-z0-9_]+)\.bottle\.(?:(\d+)\.)?tar\.gz$")
+MAX_REBUILD = 10_000
+
+
+def image_name(name: str) -> str:
+    """The ghcr.io repository of a formula: `@` becomes `/`, `+` becomes `x`."""
+    return name.replace("@", "/").replace("+", "x")
+
+
+def pkgver(version: str, revision: int) -> str:
+    """brew's package version: `<version>` or `<version>_<revision>`."""
+    return f"{version}_{revision}" if revision > 0 else version
+
+
+def version_rebuild(pkg_version: str, rebuild: int) -> str:
+    """The OCI index tag of a formula's bottles."""
+    return f"{pkg_version}-{rebuild}" if rebuild > 0 else pkg_version
+
+
+def file_name(name: str, pkg_version: str, tag: str, rebuild: int) -> str:
+    """The bottle file name exactly as `brew` computes it."""
+    suffix = f".{rebuild}" if rebuild > 0 else ""
+    return f"{name}-{pkg_version}.{tag}.bottle{suffix}.tar.gz"
+
+
+def name_problem(name: object) -> str | None:
+    """Why a formula name is unsafe for a key, a path or a URL, or None when it is fine."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        return f"name {name!r} is not [A-Za-z0-9@+._-] starting with a letter or digit"
+    if ".." in name:
+        return f"name {name!r} contains '..'"
+    if any(part in ("", ".", "..") for part in image_name(name).split("/")):
+        return f"name {name!r} gives an empty or dot segment in its image path"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Bottle:
+    """One bottle of one formula for one tag, as the catalogue describes it."""
+
+    name: str
+    pkgver: str
+    tag: str
+    rebuild: int
+    sha256: str
+    url: str
+
+    @property
+    def file(self) -> str:
+        """brew's file name for this bottle."""
+        return file_name(self.name, self.pkgver, self.tag, self.rebuild)
+
+    @property
+    def image(self) -> str:
+        """The registry repository path."""
+        return image_name(self.name)
+
+    @property
+    def root_url(self) -> str:
+        """The registry root the catalogue named (the URL minus `/<image>/blobs/...`)."""
+        return self.url[: -len(self.blob_path)]
+
+    @property
+    def blob_path(self) -> str:
+        """`/<image>/blobs/sha256:<hex>`: what follows root_url in the bottle URL."""
+        return f"/{self.image}/blobs/sha256:{self.sha256}"
+
+    @property
+    def version_rebuild(self) -> str:
+        """The OCI index reference that lists this bottle's size."""
+        return version_rebuild(self.pkgver, self.rebuild)
+
+
+def key_for(bottle: Bottle, layout: str, day: str) -> str:
+    """The storage key of a bottle under a layout (DESIGN §4)."""
+    if layout == "bottle-domain":
+        return f"bottles/{bottle.file}"
+    if layout == "artifact-domain":
+        return f"v2/homebrew/core/{bottle.image}/blobs/sha256:{bottle.sha256}"
+    if layout == "dated":
+        return f"{day}/{bottle.file}"
+    raise InvalidInput(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+
+
+def check_bottle(bottle: Bottle, where: str) -> None:
+    """Raise InvalidEntry naming `where` unless every field is safe to use."""
+    problem = name_problem(bottle.name)
+    if problem is None and not VERSION_RE.fullmatch(bottle.pkgver):
+        problem = f"version {bottle.pkgver!r} is not [A-Za-z0-9._+~-]"
+    if problem is None and not TAG_RE.fullmatch(bottle.tag):
+        problem = f"tag {bottle.tag!r} is not [a-z0-9_]+"
+    if problem is None and not 0 <= bottle.rebuild <= MAX_REBUILD:
+        problem = f"rebuild {bottle.rebuild!r} is out of range"
+    if problem is None and not SHA256_RE.fullmatch(bottle.sha256):
+        problem = f"sha256 {bottle.sha256!r} is not 64 hex digits"
+    if problem is None and not _url_has_bottle_form(bottle):
+        problem = f"url {bottle.url!r} is not <root_url>{bottle.blob_path}"
+    if problem is not None:
+        raise InvalidEntry(f"{where}: {problem}")
+
+
+def _url_has_bottle_form(bottle: Bottle) -> bool:
+    """True when the URL is an http(s) registry URL ending in this bottle's blob path."""
+    url = bottle.url
+    if not url.endswith(bottle.blob_path) or any(c in url for c in "?#\\ \t\r\n"):
+        return False
+    scheme, sep, rest = bottle.root_url.partition("://")
+    return bool(sep) and scheme in ("http", "https") and bool(rest) and not rest.startswith("/")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    """A bottle the plan must fetch, with its storage key and expected size."""
+
+    bottle: Bottle
+    key: str
+    size: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan-item shape of DESIGN §7."""
+        b = self.bottle
+        return {"name": b.name, "pkgver": b.pkgver, "tag": b.tag, "rebuild": b.rebuild,
+                "sha256": b.sha256, "url": b.url, "size": self.size, "key": self.key,
+                "file": b.file}
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> PlanItem:
+        """Parse and re-validate a plan item from untrusted JSON; InvalidInput names `where`."""
+        if not isinstance(data, dict):
+            raise InvalidInput(f"{where}: a plan item must be an object, not {type(data).__name__}")
+        try:
+            bottle = Bottle(name=data["name"], pkgver=data["pkgver"], tag=data["tag"],
+                            rebuild=data["rebuild"], sha256=data["sha256"], url=data["url"])
+            key, size = data["key"], data.get("size")
+        except KeyError as exc:
+            raise InvalidInput(f"{where}: plan item lacks key {exc.args[0]!r}") from None
+        if not isinstance(bottle.rebuild, int) or isinstance(bottle.rebuild, bool):
+            raise InvalidInput(f"{where}: rebuild {bottle.rebuild!r} is not an integer")
+        if size is not None and (not isinstance(size, int) or size < 0):
+            raise InvalidInput(f"{where}: size {size!r} is not a non-negative integer")
+        try:
+            check_bottle(bottle, where)
+        except InvalidEntry as exc:
+            raise InvalidInput(str(exc)) from None
+        if not is_layout_key(bottle, key):
+            raise InvalidInput(f"{where}: key {key!r} is not a layout key of {bottle.file}")
+        if data.get("file", bottle.file) != bottle.file:
+            raise InvalidInput(f"{where}: file {data.get('file')!r} is not {bottle.file!r}")
+        return cls(bottle=bottle, key=key, size=size)
+
+
+def is_layout_key(bottle: Bottle, key: object) -> bool:
+    """True when `key` is what some layout gives this bottle (dated: any well-formed day)."""
+    if not isinstance(key, str):
+        return False
+    day, _, rest = key.partition("/")
+    if rest == bottle.file and DAY_RE.fullmatch(day):
+        return True
+    return key in (key_for(bottle, "bottle-domain", ""), key_for(bottle, "artifact-domain", ""))

@@ -1,0 +1,108 @@
+"""Commit run: merge result fragments into the manifest (CAS) and write the dated run record."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bottlesync.errors import Failure, InvalidInput
+from bottlesync.manifest import commit_entries
+from bottlesync.mirror import BottleResult
+from bottlesync.plan import check_run_id, iso, read_items, read_json, results_prefix, summary_key
+from bottlesync.storage import Storage
+
+
+@dataclass
+class RunReport:
+    """The outcome of a run: the CLI's --json object, the run record, the notification."""
+
+    run_id: str
+    selected: int
+    present: int
+    mirrored: int
+    planned_bytes: int
+    bytes: int
+    route: str
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        """Failed bottles plus invalid catalogue entries."""
+        return len(self.failures)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when everything selected is present and verified, 1 otherwise."""
+        return 0 if not self.failures else 1
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly the CLI contract (DESIGN §6)."""
+        return {"run_id": self.run_id, "selected": self.selected, "present": self.present,
+                "mirrored": self.mirrored, "failed": self.failed,
+                "planned_bytes": self.planned_bytes, "bytes": self.bytes, "route": self.route,
+                "failures": [f.to_dict() for f in self.failures]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunReport:
+        """Back from a run record or an event."""
+        return cls(run_id=data["run_id"], selected=data["selected"], present=data["present"],
+                   mirrored=data["mirrored"], planned_bytes=data["planned_bytes"],
+                   bytes=data["bytes"], route=data["route"],
+                   failures=[Failure.from_dict(f) for f in data.get("failures", [])])
+
+
+def record_key(run_id: str) -> str:
+    """runs/YYYY/MM/DD/<run_id>.json, dated by the run's start so a replay rewrites the same one."""
+    return f"runs/{run_id[0:4]}/{run_id[4:6]}/{run_id[6:8]}/{run_id}.json"
+
+
+def collect_results(storage: Storage, run_id: str) -> dict[str, BottleResult]:
+    """file -> result over every fragment of the run; a success beats a failure (replays)."""
+    results: dict[str, BottleResult] = {}
+    for key in storage.list(results_prefix(run_id)):
+        fragment = read_json(storage, key)
+        if not isinstance(fragment, dict) or not isinstance(fragment.get("results"), list):
+            raise InvalidInput(f"{storage.describe(key)} is not a result fragment")
+        for data in fragment["results"]:
+            result = BottleResult.from_dict(data)
+            previous = results.get(result.file)
+            if previous is None or not previous.ok:
+                results[result.file] = result
+    return results
+
+
+def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
+               sleep: Callable[[float], None] | None = None) -> RunReport:
+    """Merge what landed into bottles_hash.json and write the run record; idempotent on replay."""
+    check_run_id(run_id, "commit")
+    when = (now or datetime.now(UTC)).astimezone(UTC)
+    summary = read_json(storage, summary_key(run_id))
+    items = read_items(storage, run_id)
+    results = collect_results(storage, run_id)
+    entries: dict[str, dict[str, Any]] = {}
+    failures = [Failure.from_dict(f) for f in summary.get("invalid", [])]
+    for item in items:
+        result = results.get(item.bottle.file)
+        if result is not None and result.ok and result.sha256 == item.bottle.sha256:
+            entries[result.file] = {"sha256": result.sha256, "size": result.size or item.size,
+                                    "key": item.key, "synced_at": result.synced_at or iso(when),
+                                    "run_id": run_id}
+        elif result is not None:
+            failures.append(result.failure())
+        else:
+            failures.append(Failure(item.bottle.file, "NoResult",
+                                    f"{item.bottle.file}: no worker reported a result"))
+    if entries:
+        commit_entries(storage, entries, now=iso(when), sleep=sleep or time.sleep)
+    report = RunReport(run_id=run_id, selected=summary["selected"], present=summary["present"],
+                       mirrored=len(entries), planned_bytes=summary["planned_bytes"],
+                       bytes=sum(r.downloaded for r in results.values() if r.ok),
+                       route=summary["route"], failures=failures)
+    record = {**summary, **report.to_json(), "finished_at": iso(when),
+              "added": sorted(entries), "planned_items": [i.bottle.file for i in items]}
+    storage.put_bytes(record_key(run_id), json.dumps(record, indent=1).encode())
+    return report

@@ -1,0 +1,89 @@
+"""The error tree: each class name is also the Lambda errorType that the ASL matches."""
+
+from __future__ import annotations
+
+
+class BottlesyncError(Exception):
+    """Base: every error we raise on purpose."""
+
+
+class ConfigError(BottlesyncError):
+    """Bad usage, config file or setting: exit 2, nothing written."""
+
+
+class InvalidInput(BottlesyncError):
+    """An event, plan or result fragment that does not have the documented shape."""
+
+
+class CatalogError(BottlesyncError):
+    """The catalogue cannot be fetched or parsed at all: fatal, nothing written."""
+
+
+class InvalidEntry(BottlesyncError):
+    """One catalogue entry is unusable: it is reported and skipped, never fatal."""
+
+
+class UpstreamError(BottlesyncError):
+    """An upstream answer that a retry will not fix (404, 401, disallowed host...)."""
+
+
+class TransientUpstreamError(UpstreamError):
+    """Worth a retry: 408/429/5xx, connection reset or refused, timeout, truncated body."""
+
+
+class DisallowedURL(UpstreamError):
+    """A URL or redirect that leaves the allowed hosts or is not https."""
+
+
+class DigestMismatch(BottlesyncError):
+    """Downloaded bytes whose sha256 differs from the catalogue's: never made visible."""
+
+    def __init__(self, key: str, expected: str, actual: str) -> None:
+        super().__init__(f"{key}: sha256 {actual} does not match the catalogue's {expected}")
+        self.key = key
+        self.expected = expected
+        self.actual = actual
+
+
+class StorageError(BottlesyncError):
+    """The destination refused a read or write."""
+
+
+class UnsafeKey(StorageError):
+    """A key that would escape the destination prefix."""
+
+
+class ManifestError(BottlesyncError):
+    """bottles_hash.json (or a seed manifest) is unreadable: never overwritten."""
+
+
+class ManifestConflict(BottlesyncError):
+    """Another writer changed the manifest between our read and our write: retry."""
+
+
+TRANSIENT_ERRORS: tuple[type[BottlesyncError], ...] = (TransientUpstreamError, ManifestConflict)
+
+
+class Failure:
+    """One reported failure: what it was about, the error class, a message naming the object."""
+
+    __slots__ = ("bottle", "error", "message")
+
+    def __init__(self, bottle: str, error: str, message: str) -> None:
+        self.bottle = bottle
+        self.error = error
+        self.message = message
+
+    @classmethod
+    def of(cls, bottle: str, exc: BaseException) -> Failure:
+        """A failure from a caught exception (its class name is the error)."""
+        return cls(bottle, type(exc).__name__, str(exc) or type(exc).__name__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> Failure:
+        """Back from the JSON of a fragment or a run record."""
+        return cls(str(data["bottle"]), str(data["error"]), str(data["message"]))
+
+    def to_dict(self) -> dict[str, str]:
+        """The `failures[]` shape of the CLI's --json output."""
+        return {"bottle": self.bottle, "error": self.error, "message": self.message}

@@ -1,0 +1,169 @@
+"""Mirror batch: stream, verify and store each bottle on a bounded pool; one failure stops none."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from bottlesync.bottle import PlanItem
+from bottlesync.errors import BottlesyncError, Failure
+from bottlesync.plan import iso, results_prefix
+from bottlesync.storage import Storage
+from bottlesync.upstream import Upstream
+
+log = logging.getLogger(__name__)
+MIRRORED, ADOPTED, FAILED = "mirrored", "adopted", "failed"
+
+
+class Progress(Protocol):
+    """What the mirror reports while it works (a progress bar, a heartbeat, or nothing)."""
+
+    def advance(self, nbytes: int) -> None:
+        """Bytes downloaded and verified-in-flight."""
+
+    def done(self, result: BottleResult) -> None:
+        """One bottle finished (landed, adopted or failed)."""
+
+
+class NoProgress:
+    """Progress that reports nowhere."""
+
+    def advance(self, nbytes: int) -> None:
+        """Ignore."""
+
+    def done(self, result: BottleResult) -> None:
+        """Ignore."""
+
+
+@dataclass
+class BottleResult:
+    """The outcome for one plan item, as written to the result fragment."""
+
+    file: str
+    key: str
+    sha256: str
+    status: str
+    size: int = 0
+    downloaded: int = 0
+    synced_at: str | None = None
+    error: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Landed now or found already verified under its key."""
+        return self.status in (MIRRORED, ADOPTED)
+
+    def failure(self) -> Failure:
+        """The `failures[]` entry of a failed result."""
+        return Failure(self.file, self.error or "Error", self.message or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Fragment shape."""
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BottleResult:
+        """From a fragment (fields we do not know are ignored)."""
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: its results, and the fragment it wrote them to."""
+
+    run_id: str
+    batch: str
+    results: list[BottleResult] = field(default_factory=list)
+    fragment_key: str = ""
+
+    def count(self, *statuses: str) -> int:
+        """How many results have one of `statuses`."""
+        return sum(1 for r in self.results if r.status in statuses)
+
+    def to_event(self) -> dict[str, Any]:
+        """Small JSON for the state machine: counts and the fragment key, never the results."""
+        return {"run_id": self.run_id, "batch": self.batch, "fragment": self.fragment_key,
+                "mirrored": self.count(MIRRORED, ADOPTED), "failed": self.count(FAILED),
+                "bytes": sum(r.downloaded for r in self.results)}
+
+
+def batch_id(items: Sequence[PlanItem]) -> str:
+    """Stable per batch content: a replayed batch overwrites its own fragment."""
+    digest = hashlib.sha256("\n".join(sorted(i.bottle.file for i in items)).encode())
+    return digest.hexdigest()[:16]
+
+
+def mirror_all(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstream,
+               concurrency: int, progress: Progress | None = None, force: bool = False,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> list[BottleResult]:
+    """Mirror every item with at most `concurrency` in flight; results in item order.
+
+    `force` re-downloads even when the stored object claims the right digest (repair).
+    """
+    reporter = progress or NoProgress()
+
+    def one(item: PlanItem) -> BottleResult:
+        result = mirror_one(item, storage=storage, upstream=upstream, progress=reporter,
+                            clock=clock, force=force)
+        reporter.done(result)
+        return result
+
+    if not items:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items)))) as pool:
+        return list(pool.map(one, items))
+
+
+def mirror_items(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstream, run_id: str,
+                 concurrency: int, progress: Progress | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> BatchReport:
+    """Mirror a batch of a run's plan, then write its result fragment for Commit run."""
+    report = BatchReport(run_id=run_id, batch=batch_id(items))
+    report.results = mirror_all(items, storage=storage, upstream=upstream,
+                                concurrency=concurrency, progress=progress, clock=clock)
+    report.fragment_key = f"{results_prefix(run_id)}{report.batch}.json"
+    fragment = {"run_id": run_id, "batch": report.batch,
+                "results": [r.to_dict() for r in report.results]}
+    storage.put_bytes(report.fragment_key, json.dumps(fragment, indent=1).encode())
+    return report
+
+
+def mirror_one(item: PlanItem, *, storage: Storage, upstream: Upstream, progress: Progress,
+               clock: Callable[[], datetime], force: bool = False) -> BottleResult:
+    """Fetch one bottle (or adopt an identical verified copy); a failure becomes a result."""
+    b = item.bottle
+    result = BottleResult(file=b.file, key=item.key, sha256=b.sha256, status=FAILED)
+    try:
+        if not force and storage.stored_sha256(item.key) == b.sha256:
+            result.status, result.size = ADOPTED, item.size or 0
+        else:
+            result.size = upstream.with_retries(lambda: _fetch(item, storage, upstream, progress),
+                                                b.file)
+            result.status, result.downloaded = MIRRORED, result.size
+        result.synced_at = iso(clock())
+    except BottlesyncError as exc:
+        result.error, result.message = type(exc).__name__, f"{b.file}: {exc}"
+        log.warning("%s failed: %s", b.file, exc)
+    return result
+
+
+def _fetch(item: PlanItem, storage: Storage, upstream: Upstream, progress: Progress) -> int:
+    """One attempt: stream from the registry into storage, verified on the way."""
+    b = item.bottle
+    with upstream.open(b.url, f"bottle {b.file}", auth=True) as response:
+        return storage.put_verified(item.key, _counted(upstream.chunks(response, b.file), progress),
+                                    b.sha256, size_hint=item.size)
+
+
+def _counted(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
+    """Pass chunks through, reporting their sizes."""
+    for chunk in chunks:
+        progress.advance(len(chunk))
+        yield chunk

@@ -1,0 +1,169 @@
+"""Plan sync: wanted bottles minus present ones, sized from OCI indexes, routed by total size."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, key_for
+from bottlesync.catalog import load_catalog
+from bottlesync.config import Settings
+from bottlesync.errors import BottlesyncError, Failure, InvalidInput
+from bottlesync.manifest import load_manifest, load_seed
+from bottlesync.selection import select
+from bottlesync.storage import Storage
+from bottlesync.upstream import Upstream
+
+log = logging.getLogger(__name__)
+ROUTES = ("none", "lambda", "ecs")
+
+
+def new_run_id(now: datetime) -> str:
+    """Sortable and unique: `<YYYYMMDDTHHMMSSZ>-<8 hex>`."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def check_run_id(run_id: object, where: str) -> str:
+    """A run id from an event must have our form before it becomes part of a key."""
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
+        raise InvalidInput(f"{where}: run_id {run_id!r} is not <YYYYMMDDTHHMMSSZ>-<8 hex>")
+    return run_id
+
+
+def iso(now: datetime) -> str:
+    """UTC timestamp as the manifest writes it."""
+    return f"{now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def plan_key(run_id: str) -> str:
+    """The JSON array of plan items the Distributed Map reads."""
+    return f"runs/{run_id}/plan.json"
+
+
+def summary_key(run_id: str) -> str:
+    """Counts, route and invalid entries of a run's plan."""
+    return f"runs/{run_id}/summary.json"
+
+
+def results_prefix(run_id: str) -> str:
+    """Where each batch writes its result fragment."""
+    return f"runs/{run_id}/results/"
+
+
+def route_for(items: int, planned_bytes: int, threshold: int) -> str:
+    """What the state machine's Choice does: none, lambda (< threshold) or ecs (>= threshold)."""
+    if items == 0:
+        return "none"
+    return "ecs" if planned_bytes >= threshold else "lambda"
+
+
+@dataclass
+class Plan:
+    """What one run will fetch, and why."""
+
+    run_id: str
+    created_at: str
+    source: str
+    base: str
+    layout: str
+    selected: int
+    present: int
+    items: list[PlanItem]
+    invalid: list[Failure] = field(default_factory=list)
+    threshold: int = 0
+
+    @property
+    def planned_bytes(self) -> int:
+        """Total size of the bottles to fetch (unknown sizes count 0)."""
+        return sum(item.size or 0 for item in self.items)
+
+    @property
+    def route(self) -> str:
+        """Where the state machine sends this plan."""
+        return route_for(len(self.items), self.planned_bytes, self.threshold)
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the items: small enough for a state payload or a run record."""
+        return {"run_id": self.run_id, "created_at": self.created_at, "source": self.source,
+                "base": self.base, "layout": self.layout, "selected": self.selected,
+                "present": self.present, "planned": len(self.items),
+                "planned_bytes": self.planned_bytes, "route": self.route,
+                "threshold": self.threshold,
+                "unknown_sizes": sum(1 for i in self.items if i.size is None),
+                "invalid": [f.to_dict() for f in self.invalid]}
+
+
+def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now: datetime,
+               run_id: str | None = None, s3_client: Any = None) -> Plan:
+    """Fetch and validate the catalogue, read the manifests, select, diff, size; writes nothing."""
+    catalog = load_catalog(settings.source, upstream)
+    wanted = select(catalog, tags=settings.tags, formulae=settings.formulae,
+                    skip_deprecated=settings.skip_deprecated, skip_disabled=settings.skip_disabled)
+    manifest, _etag = load_manifest(storage)
+    seed = load_seed(settings.seed_manifest, upstream, s3_client) if settings.seed_manifest else {}
+    missing = [b for b in wanted
+               if not manifest.has(b.file, b.sha256) and seed.get(b.file) != b.sha256]
+    sizes = fetch_sizes(missing, upstream, settings.concurrency)
+    day = f"{now.astimezone(UTC):%Y-%m-%d}"
+    items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file)) for b in missing]
+    return Plan(run_id=run_id or new_run_id(now), created_at=iso(now), source=settings.source,
+                base=storage.base, layout=settings.layout, selected=len(wanted),
+                present=len(wanted) - len(missing), items=items, invalid=catalog.invalid,
+                threshold=settings.ecs_threshold)
+
+
+def fetch_sizes(bottles: Iterable[Bottle], upstream: Upstream, concurrency: int) -> dict[str, int]:
+    """file -> size from one OCI index request per formula; a failed index leaves sizes unknown."""
+    groups: dict[tuple[str, str, str], dict[str, Bottle]] = {}
+    for b in bottles:
+        ref = f"{b.pkgver}.{b.tag}" + (f".{b.rebuild}" if b.rebuild > 0 else "")
+        groups.setdefault((b.root_url, b.image, b.version_rebuild), {})[ref] = b
+
+    def one(group: tuple[tuple[str, str, str], dict[str, Bottle]]) -> dict[str, int]:
+        (root_url, image, version_rebuild), by_ref = group
+        refs = {ref: b.tag for ref, b in by_ref.items()}
+        try:
+            sizes = upstream.bottle_sizes(root_url, image, version_rebuild, refs)
+        except BottlesyncError as exc:
+            log.warning("size of %s unknown: %s", image, exc)
+            return {}
+        return {b.file: sizes[b.tag] for b in by_ref.values() if b.tag in sizes}
+
+    out: dict[str, int] = {}
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        for sizes in pool.map(one, groups.items()):
+            out.update(sizes)
+    return out
+
+
+def write_plan(storage: Storage, plan: Plan) -> None:
+    """The items (for the Map's ItemReader) and the summary (for Commit run)."""
+    items = [item.to_dict() for item in plan.items]
+    storage.put_bytes(plan_key(plan.run_id), json.dumps(items, separators=(",", ":")).encode())
+    storage.put_bytes(summary_key(plan.run_id), json.dumps(plan.summary(), indent=1).encode())
+
+
+def read_json(storage: Storage, key: str) -> Any:
+    """A JSON object we wrote earlier in this run; InvalidInput names the key when it is bad."""
+    stored = storage.get(key)
+    if stored is None:
+        raise InvalidInput(f"{storage.describe(key)} does not exist")
+    try:
+        return json.loads(stored.data)
+    except ValueError as exc:
+        raise InvalidInput(f"{storage.describe(key)} is not JSON: {exc}") from None
+
+
+def read_items(storage: Storage, run_id: str) -> list[PlanItem]:
+    """The plan's items, each re-validated (the file may have been edited by hand)."""
+    key = plan_key(run_id)
+    data = read_json(storage, key)
+    if not isinstance(data, list):
+        raise InvalidInput(f"{storage.describe(key)} is not a JSON array of plan items")
+    return [PlanItem.from_dict(d, f"{storage.describe(key)}[{i}]") for i, d in enumerate(data)]

@@ -1,0 +1,47 @@
+"""Which bottles are wanted: tags (plus `all`), formulae with their runtime dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bottlesync.bottle import Bottle
+from bottlesync.catalog import Catalog, Formula
+from bottlesync.errors import ConfigError
+
+ALL_TAG = "all"
+
+
+def dependency_closure(catalog: Catalog, roots: Iterable[str]) -> list[Formula]:
+    """The named formulae and every runtime dependency, transitively (unknown roots: error)."""
+    missing = [name for name in roots if name not in catalog.formulae]
+    if missing:
+        raise ConfigError(f"formula {', '.join(map(repr, missing))} is not in the catalogue "
+                          f"{catalog.source}")
+    seen: dict[str, Formula] = {}
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        formula = catalog.formulae.get(name)
+        if formula is None or name in seen:
+            continue  # a dependency the catalogue lacks cannot be mirrored: nothing to add
+        seen[name] = formula
+        stack.extend(formula.dependencies)
+    return list(seen.values())
+
+
+def select(catalog: Catalog, *, tags: Iterable[str], formulae: Iterable[str] = (),
+           skip_deprecated: bool = False, skip_disabled: bool = False) -> list[Bottle]:
+    """Every wanted bottle, in catalogue order; `all` is wanted whenever any tag is."""
+    wanted_tags = {*tags, ALL_TAG}
+    roots = list(formulae)
+    chosen = dependency_closure(catalog, roots) if roots else catalog.formulae.values()
+    names = {f.name for f in chosen}
+    return [
+        bottle
+        for formula in catalog.formulae.values()
+        if formula.name in names
+        and not (skip_deprecated and formula.deprecated)
+        and not (skip_disabled and formula.disabled)
+        for bottle in formula.bottles
+        if bottle.tag in wanted_tags
+    ]

@@ -1,0 +1,39 @@
+"""A whole sync on one machine: the same stage functions the state machine calls, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bottlesync.commit import RunReport, commit_run
+from bottlesync.config import Settings
+from bottlesync.mirror import Progress, mirror_items
+from bottlesync.plan import Plan, build_plan, write_plan
+from bottlesync.storage import Storage
+from bottlesync.upstream import Upstream
+
+
+def dry_run_report(plan: Plan) -> RunReport:
+    """What a dry run prints: the plan, nothing mirrored."""
+    return RunReport(run_id=plan.run_id, selected=plan.selected, present=plan.present,
+                     mirrored=0, planned_bytes=plan.planned_bytes, bytes=0, route=plan.route,
+                     failures=list(plan.invalid))
+
+
+def run_sync(settings: Settings, *, storage: Storage, upstream: Upstream,
+             dry_run: bool = False, progress: Progress | None = None,
+             on_plan: Callable[[Plan], None] | None = None,
+             clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+             s3_client: Any = None) -> RunReport:
+    """Plan sync, Mirror bottles, Commit run; a dry run stops after planning and writes nothing."""
+    plan = build_plan(settings, upstream=upstream, storage=storage, now=clock(),
+                      s3_client=s3_client)
+    if on_plan is not None:
+        on_plan(plan)
+    if dry_run:
+        return dry_run_report(plan)
+    write_plan(storage, plan)
+    mirror_items(plan.items, storage=storage, upstream=upstream, run_id=plan.run_id,
+                 concurrency=settings.concurrency, progress=progress, clock=clock)
+    return commit_run(storage, plan.run_id, now=clock())

@@ -1,0 +1,118 @@
+"""What a person sees: the rich progress bar on a terminal, and one-screen summaries."""
+
+from __future__ import annotations
+
+import threading
+from typing import IO, Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from bottlesync.commit import RunReport
+from bottlesync.mirror import BottleResult
+from bottlesync.plan import Plan
+from bottlesync.verify import VerifyReport
+
+MAX_LISTED = 15
+
+
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+class ProgressBar:
+    """Bottles and bytes bars; thread-safe because the workers report concurrently."""
+
+    def __init__(self, console: Console) -> None:
+        self._lock = threading.Lock()
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), console=console,
+            transient=False)
+        self._bottles: TaskID | None = None
+        self._bytes: TaskID | None = None
+
+    def start(self, plan: Plan) -> None:
+        """Show the bars sized from the plan."""
+        self._progress.start()
+        self._bottles = self._progress.add_task("bottles", total=len(plan.items))
+        self._bytes = self._progress.add_task("bytes", total=plan.planned_bytes or None)
+
+    def advance(self, nbytes: int) -> None:
+        """Bytes arrived."""
+        if self._bytes is not None:
+            with self._lock:
+                self._progress.advance(self._bytes, nbytes)
+
+    def done(self, result: BottleResult) -> None:
+        """One bottle finished."""
+        if self._bottles is not None:
+            with self._lock:
+                self._progress.advance(self._bottles, 1)
+                if not result.ok:
+                    self._progress.console.print(f"[red]failed[/red] {result.message}")
+
+    def stop(self) -> None:
+        """Leave the final bars on screen."""
+        self._progress.stop()
+
+
+def print_plan(plan: Plan, out: IO[str]) -> None:
+    """The dry run's plan: counts, route and the first bottles to fetch."""
+    out.write(f"plan {plan.run_id}: {plan.source} -> {plan.base} ({plan.layout})\n")
+    out.write(f"  selected {plan.selected}, present {plan.present}, to fetch {len(plan.items)} "
+              f"({human_bytes(plan.planned_bytes)}), route {plan.route}\n")
+    for item in plan.items[:MAX_LISTED]:
+        size = human_bytes(item.size) if item.size is not None else "size unknown"
+        out.write(f"  + {item.key} ({size})\n")
+    if len(plan.items) > MAX_LISTED:
+        out.write(f"  ... and {len(plan.items) - MAX_LISTED} more\n")
+    _print_failures(plan.invalid, out)
+
+
+def print_report(report: RunReport, base: str, layout: str, seconds: float, out: IO[str]) -> None:
+    """The sync summary, one screen at most."""
+    rate = human_bytes(report.bytes / seconds) + "/s" if seconds > 0 else "-"
+    out.write(f"run {report.run_id} -> {base} ({layout})\n")
+    out.write(f"  selected {report.selected}  present {report.present}  mirrored {report.mirrored}"
+              f"  failed {report.failed}  route {report.route}\n")
+    out.write(f"  planned {human_bytes(report.planned_bytes)}, fetched {human_bytes(report.bytes)}"
+              f" in {seconds:.1f} s ({rate})\n")
+    _print_failures(report.failures, out)
+    if layout == "bottle-domain":
+        out.write(f"  serve it: HOMEBREW_BOTTLE_DOMAIN=<url of {base}>/bottles\n")
+    elif layout == "artifact-domain":
+        out.write(f"  serve it: HOMEBREW_ARTIFACT_DOMAIN=<url of {base}>\n")
+
+
+def print_verify(report: VerifyReport, base: str, out: IO[str]) -> None:
+    """The verify summary."""
+    out.write(f"verify {base}: checked {report.checked}, missing {len(report.missing)}, "
+              f"corrupt {len(report.corrupt)}, repaired {len(report.repaired)}\n")
+    for file in (report.missing + report.corrupt)[:MAX_LISTED]:
+        state = "repaired" if file in report.repaired else (
+            "missing" if file in report.missing else "corrupt")
+        out.write(f"  {state}: {file}\n")
+    _print_failures(report.unrepaired, out)
+
+
+def _print_failures(failures: list[Any], out: IO[str]) -> None:
+    """The first failures, each naming its bottle, error class and cause."""
+    for failure in failures[:MAX_LISTED]:
+        out.write(f"  ! {failure.bottle}: {failure.error}: {failure.message}\n")
+    if len(failures) > MAX_LISTED:
+        out.write(f"  ! ... and {len(failures) - MAX_LISTED} more (see the run record)\n")

@@ -1,0 +1,298 @@
+"""The one HTTP client: allowed hosts, safe redirects, pooled connections, retries, throttling."""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from bottlesync import __version__
+from bottlesync.config import Settings
+from bottlesync.errors import DisallowedURL, TransientUpstreamError, UpstreamError
+
+ANONYMOUS_TOKEN = "QQ=="
+DEFAULT_HOSTS = ("ghcr.io", "pkg-containers.githubusercontent.com")
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
+CHUNK = 1 << 20
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout,
+                   requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError,
+                   ConnectionError, TimeoutError)
+
+
+class RetryableUpstream(TransientUpstreamError):
+    """A transient error carrying the delay the server asked for (Retry-After), if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which hosts a URL may name: https everywhere, plain http only on loopback."""
+
+    hosts: frozenset[str]
+
+    @classmethod
+    def for_source(cls, source: str, extra: Iterable[str] = ()) -> HostPolicy:
+        """The source's host, the registry hosts, and the configured extras."""
+        source_host = urlsplit(source).hostname if "://" in source else None
+        hosts = {*DEFAULT_HOSTS, *(h.lower() for h in extra)}
+        if source_host:
+            hosts.add(source_host.lower())
+        return cls(frozenset(hosts))
+
+    def check(self, url: str, what: str) -> None:
+        """Raise DisallowedURL naming `what` unless the URL is allowed."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        loopback = is_loopback(host)
+        if parts.scheme not in ("https", "http") or not host:
+            raise DisallowedURL(f"{what}: {url!r} is not an http(s) URL")
+        if parts.scheme == "http" and not loopback:
+            raise DisallowedURL(f"{what}: {url!r} is not https (plain http is for loopback only)")
+        if parts.username or parts.password:
+            raise DisallowedURL(f"{what}: {_safe(url)!r} carries credentials in the URL")
+        if not loopback and host not in self.hosts:
+            raise DisallowedURL(f"{what}: host {host!r} of {_safe(url)!r} is not allowed")
+
+
+def _safe(url: str) -> str:
+    """The URL without query or userinfo, for messages (signed URLs carry secrets)."""
+    p = urlsplit(url)
+    host = p.hostname or ""
+    port = f":{p.port}" if p.port else ""
+    return f"{p.scheme}://{host}{port}{p.path}"
+
+
+class Throttle:
+    """A pause shared by every worker: one 429 slows the whole pool, not only its own thread."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._not_before = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for at least `seconds` from now."""
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + seconds)
+
+    def wait(self) -> None:
+        """Sleep until the shared pause is over."""
+        while True:
+            with self._lock:
+                delay = self._not_before - self._clock()
+            if delay <= 0:
+                return
+            self._sleep(delay)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta or HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class Upstream:
+    """HTTP access to the catalogue and the registry; one per run, shared by the worker threads."""
+
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None) -> None:
+        self.settings = settings
+        self.policy = HostPolicy.for_source(settings.source, settings.allowed_hosts)
+        self.token = settings.registry_token or ANONYMOUS_TOKEN
+        self.timeout = (settings.connect_timeout, settings.read_timeout)
+        self.sleep = sleep
+        self.throttle = Throttle(sleep=sleep)
+        self._rng = rng or random.Random()
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=max(4, settings.concurrency * 2),
+                              max_retries=0)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers["User-Agent"] = f"bottlesync/{__version__}"
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.session.close()
+
+    def __enter__(self) -> Upstream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- retries -------------------------------------------------------------------------
+    def backoff(self, attempt: int, error: BaseException) -> float:
+        """Delay before retry `attempt` (1-based): Retry-After if given (capped), else jitter."""
+        cap = self.settings.max_retry_after
+        asked = getattr(error, "retry_after", None)
+        if asked is not None:
+            return min(float(asked), cap)
+        return self._rng.uniform(0, min(cap, self.settings.backoff_base * 2 ** (attempt - 1)))
+
+    def with_retries(self, call: Callable[[], Any], what: str) -> Any:
+        """Run `call`, retrying TransientUpstreamError with backoff; the last error propagates."""
+        attempts = self.settings.attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return call()
+            except TransientUpstreamError as exc:
+                if attempt == attempts:
+                    raise TransientUpstreamError(f"{exc} (gave up after {attempts} attempts)"
+                                                 ) from exc
+                self.sleep(self.backoff(attempt, exc))
+        raise AssertionError(f"{what}: unreachable")  # pragma: no cover
+
+    # -- single requests -----------------------------------------------------------------
+    @contextmanager
+    def open(self, url: str, what: str, *, auth: bool = False,
+             accept: str | None = None) -> Iterator[requests.Response]:
+        """One GET (no retry) following allowed redirects; yields a streaming 200 response.
+
+        The Authorization header goes only to the origin of `url`, never across a redirect
+        to another scheme, host or port.
+        """
+        origin = _origin(url)
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            self.policy.check(current, what)
+            headers = {"Accept-Encoding": "identity"}
+            if accept:
+                headers["Accept"] = accept
+            if auth and _origin(current) == origin:
+                headers["Authorization"] = f"Bearer {self.token}"
+            response = self._send(current, headers, what)
+            if response.status_code in REDIRECT_STATUS and "Location" in response.headers:
+                current = urljoin(current, response.headers["Location"])
+                response.close()
+                continue
+            try:
+                self._raise_for_status(response, current, what)
+                yield response
+            finally:
+                response.close()
+            return
+        raise UpstreamError(f"{what}: more than {MAX_REDIRECTS} redirects from {_safe(url)}")
+
+    def _send(self, url: str, headers: dict[str, str], what: str) -> requests.Response:
+        """Send one request after the shared throttle; network failures become transient."""
+        self.throttle.wait()
+        try:
+            return self.session.get(url, headers=headers, timeout=self.timeout, stream=True,
+                                    allow_redirects=False)
+        except _NETWORK_ERRORS as exc:
+            raise RetryableUpstream(f"{what}: {_safe(url)}: {_reason(exc)}") from None
+
+    def _raise_for_status(self, response: requests.Response, url: str, what: str) -> None:
+        """Typed errors for non-200 answers; a 429 pauses every worker."""
+        code = response.status_code
+        if code == 200:
+            return
+        if code in TRANSIENT_STATUS:
+            delay = retry_after_seconds(response.headers.get("Retry-After"))
+            if delay is not None:
+                delay = min(delay, self.settings.max_retry_after)
+            if code == 429:
+                self.throttle.pause(delay if delay is not None else self.backoff(1, Exception()))
+            raise RetryableUpstream(f"{what}: {_safe(url)}: HTTP {code}", retry_after=delay)
+        raise UpstreamError(f"{what}: {_safe(url)}: HTTP {code}")
+
+    # -- conveniences --------------------------------------------------------------------
+    def chunks(self, response: requests.Response, what: str) -> Iterator[bytes]:
+        """The raw body (no decoding) in 1 MiB chunks; short or broken bodies become transient."""
+        try:
+            yield from response.raw.stream(CHUNK, decode_content=False)
+        except _NETWORK_ERRORS as exc:
+            raise RetryableUpstream(f"{what}: {_safe(response.url)}: {_reason(exc)}") from None
+
+    def get_bytes(self, url: str, what: str, *, auth: bool = False, accept: str | None = None,
+                  limit: int = 512 << 20) -> bytes:
+        """A whole (bounded) body, with retries."""
+        def call() -> bytes:
+            with self.open(url, what, auth=auth, accept=accept) as response:
+                data = bytearray()
+                for chunk in self.chunks(response, what):
+                    data += chunk
+                    if len(data) > limit:
+                        raise UpstreamError(f"{what}: {_safe(url)} is larger than {limit} bytes")
+                return bytes(data)
+        result: bytes = self.with_retries(call, what)
+        return result
+
+    def get_json(self, url: str, what: str, *, auth: bool = False,
+                 accept: str | None = None) -> Any:
+        """A JSON document, with retries; a body that is not JSON is an UpstreamError."""
+        data = self.get_bytes(url, what, auth=auth, accept=accept)
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise UpstreamError(f"{what}: {_safe(url)} is not JSON: {exc}") from None
+
+    def bottle_sizes(self, root_url: str, image: str, version_rebuild: str,
+                     refs: dict[str, str]) -> dict[str, int]:
+        """Sizes from the OCI image index: `refs` maps ref.name -> tag; returns tag -> bytes."""
+        url = f"{root_url}/{image}/manifests/{version_rebuild}"
+        index = self.get_json(url, f"OCI index of {image}", auth=True, accept=OCI_INDEX)
+        sizes: dict[str, int] = {}
+        manifests = index.get("manifests") if isinstance(index, dict) else None
+        for manifest in manifests if isinstance(manifests, list) else []:
+            annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
+            if not isinstance(annotations, dict):
+                continue
+            tag = refs.get(str(annotations.get("org.opencontainers.image.ref.name")))
+            size = str(annotations.get("sh.brew.bottle.size", ""))
+            if tag is not None and size.isdigit() and len(size) < 16:
+                sizes[tag] = int(size)
+        return sizes
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port): what must match for a credential to travel."""
+    p = urlsplit(url)
+    return p.scheme, (p.hostname or "").lower(), p.port
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, secret-free description of a network failure."""
+    name = type(exc).__name__
+    text = str(exc).split("(Caused by", 1)[0]
+    if "?" in text:  # a signed URL may appear in the message: drop its query
+        text = text.split("?", 1)[0]
+    return f"{name}: {text}".strip()[:300]
