@@ -43,7 +43,7 @@ def read_source(source: str, upstream: Upstream) -> bytes:
         path = Path(source.removeprefix("file://"))
         return path.read_bytes()
     except BottlesyncError as exc:
-        raise CatalogError(f"cannot fetch the catalogue {source}: {exc}") from None
+        raise CatalogError(f"cannot fetch the {exc}") from None
     except OSError as exc:
         raise CatalogError(f"cannot read the catalogue {source}: {exc.strerror or exc}") from None
 

@@ -6,6 +6,7 @@ import email.utils
 import ipaddress
 import json
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -218,6 +219,9 @@ class Upstream:
             return self.session.get(url, headers=headers, timeout=self.timeout, stream=True,
                                     allow_redirects=False)
         except _NETWORK_ERRORS as exc:
+            if _unresolvable(exc):  # no DNS (offline, typo): retrying only delays the answer
+                raise UpstreamError(f"{what}: {_safe(url)}: cannot resolve the host "
+                                    f"(offline or misspelt?)") from None
             raise RetryableUpstream(f"{what}: {_safe(url)}: {_reason(exc)}") from None
 
     def _raise_for_status(self, response: requests.Response, url: str, what: str) -> None:
@@ -287,6 +291,19 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port): what must match for a credential to travel."""
     p = urlsplit(url)
     return p.scheme, (p.hostname or "").lower(), p.port
+
+
+def _unresolvable(exc: BaseException) -> bool:
+    """True when the failure is a DNS lookup that found nothing."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, urllib3.exceptions.NameResolutionError | socket.gaierror):
+            return True
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else (seen.__cause__ or seen.__context__)
+    return False
 
 
 def _reason(exc: BaseException) -> str:
