@@ -157,13 +157,19 @@ def mirror_one(item: PlanItem, *, storage: Storage, upstream: Upstream, progress
 def _fetch(item: PlanItem, storage: Storage, upstream: Upstream, progress: Progress) -> int:
     """One attempt: stream from the registry into storage, verified on the way."""
     b = item.bottle
-    with upstream.open(b.url, f"bottle {b.file}", auth=True) as response:
-        return storage.put_verified(item.key, _counted(upstream.chunks(response, b.file), progress),
-                                    b.sha256, size_hint=item.size)
+    sent = [0]
+    try:
+        with upstream.open(b.url, f"bottle {b.file}", auth=True) as response:
+            chunks = _counted(upstream.chunks(response, b.file), progress, sent)
+            return storage.put_verified(item.key, chunks, b.sha256, size_hint=item.size)
+    except BottlesyncError:
+        progress.advance(-sent[0])  # a failed attempt's bytes will be fetched again: un-count
+        raise
 
 
-def _counted(chunks: Iterable[bytes], progress: Progress) -> Iterator[bytes]:
-    """Pass chunks through, reporting their sizes."""
+def _counted(chunks: Iterable[bytes], progress: Progress, sent: list[int]) -> Iterator[bytes]:
+    """Pass chunks through, reporting their sizes and adding them up in `sent`."""
     for chunk in chunks:
         progress.advance(len(chunk))
+        sent[0] += len(chunk)
         yield chunk

@@ -5,17 +5,20 @@ from __future__ import annotations
 import threading
 from typing import IO, Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from bottlesync.commit import RunReport
 from bottlesync.mirror import BottleResult
@@ -34,14 +37,27 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+class _Only(ProgressColumn):
+    """A column shown only on the task counting `unit` (no "bytes/s" on the bottles bar)."""
+
+    def __init__(self, column: ProgressColumn, unit: str) -> None:
+        super().__init__()
+        self.column = column
+        self.unit = unit
+
+    def render(self, task: Task) -> RenderableType:
+        return self.column.render(task) if task.fields.get("unit") == self.unit else Text("")
+
+
 class ProgressBar:
     """Bottles and bytes bars; thread-safe because the workers report concurrently."""
 
     def __init__(self, console: Console) -> None:
         self._lock = threading.Lock()
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(), console=console,
+            TextColumn("[bold]{task.description}"), BarColumn(),
+            _Only(MofNCompleteColumn(), "bottles"), _Only(DownloadColumn(), "bytes"),
+            _Only(TransferSpeedColumn(), "bytes"), TimeRemainingColumn(), console=console,
             transient=False)
         self._bottles: TaskID | None = None
         self._bytes: TaskID | None = None
@@ -49,8 +65,9 @@ class ProgressBar:
     def start(self, plan: Plan) -> None:
         """Show the bars sized from the plan."""
         self._progress.start()
-        self._bottles = self._progress.add_task("bottles", total=len(plan.items))
-        self._bytes = self._progress.add_task("bytes", total=plan.planned_bytes or None)
+        self._bottles = self._progress.add_task("bottles", total=len(plan.items), unit="bottles")
+        self._bytes = self._progress.add_task("bytes", total=plan.planned_bytes or None,
+                                              unit="bytes")
 
     def advance(self, nbytes: int) -> None:
         """Bytes arrived."""

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from bottlesync.bottle import Bottle, PlanItem
 from bottlesync.catalog import load_catalog
-from bottlesync.errors import Failure, StorageError
-from bottlesync.manifest import load_manifest
+from bottlesync.errors import ConfigError, Failure, StorageError
+from bottlesync.manifest import MANIFEST_KEY, load_manifest
 from bottlesync.mirror import mirror_all
 from bottlesync.storage import Storage
 from bottlesync.upstream import Upstream
@@ -53,8 +53,11 @@ def rehash(storage: Storage, key: str) -> str | None:
 
 
 def check_mirror(storage: Storage, concurrency: int) -> VerifyReport:
-    """Re-hash every manifest entry in parallel."""
-    manifest, _ = load_manifest(storage)
+    """Re-hash every manifest entry in parallel; no manifest at all is a usage error."""
+    manifest, etag = load_manifest(storage)
+    if etag is None:
+        raise ConfigError(f"{storage.describe(MANIFEST_KEY)} does not exist: nothing to verify "
+                          f"(is --dest right?)")
     report = VerifyReport(checked=len(manifest.bottles))
 
     def state(file: str) -> tuple[str, str]:

@@ -7,8 +7,9 @@ from pathlib import Path
 from tests.fakes.homebrew import FakeHomebrew
 
 
-def test_first_sync_mirrors_then_resync_downloads_nothing(cli, homebrew: FakeHomebrew,
-                                                          tmp_path: Path) -> None:
+def test_first_sync_mirrors_then_resync_downloads_nothing(
+    cli, homebrew: FakeHomebrew, tmp_path: Path
+) -> None:
     first = cli("sync", "--json")
     assert first.code == 0, first.err
     assert first.json["mirrored"] == first.json["selected"] > 0
