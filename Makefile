@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 FORMULAE ?= wget jq ripgrep tree htop
 SYNC_ARGS ?=
 
-.PHONY: install sync demo test test-fast lint fmt samconfig clean help
+.PHONY: install sync demo test test-fast lint lint-infra build fmt samconfig clean help
 
 help:
-	@echo "make sync | demo | test | lint | install | samconfig | clean"
+	@echo "make sync | demo | test | lint | lint-infra | build | bench | soak | install | samconfig | clean"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,9 +31,40 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP) lint-infra
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+
+# AWS SAM CLI lives in its own venv: it pins many dependencies that must not leak into .venv.
+SAM_VENV ?= .venv-sam
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+# `sam build` (no container) needs a real python3.12 binary first on PATH: pyenv's shim does not do.
+PY312_BIN ?= $(lastword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin))
+ASL_LINT := build/mirror-asl.template.json
+
+$(SAM_STAMP):
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.120,<2'
+	touch $(SAM_STAMP)
+
+# Template, state machine (wrapped in a throwaway AWS::StepFunctions::StateMachine so cfn-lint's
+# E3601 reads it), SAM's own validation, and the container's Dockerfile. Offline; no credentials.
+lint-infra: $(STAMP) $(SAM_STAMP)
+	$(BIN)/cfn-lint template.yaml
+	mkdir -p build
+	$(BIN)/python -c "import json; d = json.load(open('statemachine/mirror.asl.json')); \
+	  print(json.dumps({'Resources': {'Machine': {'Type': 'AWS::StepFunctions::StateMachine', \
+	  'Properties': {'RoleArn': 'arn:aws:iam::123456789012:role/lint', 'Definition': d}}}}))" \
+	  > $(ASL_LINT)
+	$(BIN)/cfn-lint $(ASL_LINT)
+	$(SAM) validate --lint
+	$(BIN)/hadolint container/Dockerfile
+
+# Builds the functions and the bottlesync layer (arm64 wheels) into .aws-sam/build.
+build: $(SAM_STAMP)
+	PATH="$(PY312_BIN):$$PATH" $(SAM) build
 
 samconfig: $(STAMP)
 	$(BIN)/python -c "from bottlesync.config import load_config; \
@@ -41,4 +72,4 @@ samconfig: $(STAMP)
 	  print(render_samconfig(load_config('config.yaml')), end='')" > samconfig.toml
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache build *.egg-info src/*.egg-info
