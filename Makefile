@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 FORMULAE ?= wget jq ripgrep tree htop
 SYNC_ARGS ?=
 
-.PHONY: install sync demo test test-fast lint lint-infra build fmt samconfig clean help
+.PHONY: install sync demo test test-fast lint lint-infra build soak fmt samconfig clean bench help
 
 help:
 	@echo "make sync | demo | test | lint | lint-infra | build | bench | soak | install | samconfig | clean"
@@ -30,6 +30,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Each benchmark next to its baseline, as a table (moves several GiB; figures in bench/out/).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP) lint-infra
 	$(BIN)/ruff check src tests
@@ -65,6 +69,10 @@ lint-infra: $(STAMP) $(SAM_STAMP)
 # Builds the functions and the bottlesync layer (arm64 wheels) into .aws-sam/build.
 build: $(SAM_STAMP)
 	PATH="$(PY312_BIN):$$PATH" $(SAM) build
+
+# The long soak (5,000 bottles, 5 % faults): prints runs, faults by kind, landed, lost.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak
 
 samconfig: $(STAMP)
 	$(BIN)/python -c "from bottlesync.config import load_config; \

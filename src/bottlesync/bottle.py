@@ -107,8 +107,9 @@ def check_bottle(bottle: Bottle, where: str) -> None:
         problem = f"version {bottle.pkgver!r} is not [A-Za-z0-9._+~-]"
     if problem is None and not TAG_RE.fullmatch(bottle.tag):
         problem = f"tag {bottle.tag!r} is not [a-z0-9_]+"
-    if problem is None and not 0 <= bottle.rebuild <= MAX_REBUILD:
-        problem = f"rebuild {bottle.rebuild!r} is out of range"
+    if problem is None and (type(bottle.rebuild) is not int  # 1.0 would name ".bottle.1.0."
+                            or not 0 <= bottle.rebuild <= MAX_REBUILD):
+        problem = f"rebuild {bottle.rebuild!r} is not an integer in 0..{MAX_REBUILD}"
     if problem is None and not SHA256_RE.fullmatch(bottle.sha256):
         problem = f"sha256 {bottle.sha256!r} is not 64 hex digits"
     if problem is None and not _url_has_bottle_form(bottle):
@@ -154,7 +155,10 @@ class PlanItem:
             raise InvalidInput(f"{where}: plan item lacks key {exc.args[0]!r}") from None
         if not isinstance(bottle.rebuild, int) or isinstance(bottle.rebuild, bool):
             raise InvalidInput(f"{where}: rebuild {bottle.rebuild!r} is not an integer")
-        if size is not None and (not isinstance(size, int) or size < 0):
+        for text in ("name", "pkgver", "tag", "sha256", "url"):
+            if not isinstance(data[text], str):
+                raise InvalidInput(f"{where}: {text} {data[text]!r} is not a string")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise InvalidInput(f"{where}: size {size!r} is not a non-negative integer")
         try:
             check_bottle(bottle, where)

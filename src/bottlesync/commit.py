@@ -91,6 +91,10 @@ def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
             entries[result.file] = {"sha256": result.sha256, "size": result.size or item.size,
                                     "key": item.key, "synced_at": result.synced_at or iso(when),
                                     "run_id": run_id}
+        elif result is not None and result.ok:  # landed, but not the bytes this plan wanted
+            failures.append(Failure(item.bottle.file, "DigestMismatch",
+                                    f"{item.bottle.file}: result sha256 {result.sha256} is not "
+                                    f"the plan's {item.bottle.sha256}"))
         elif result is not None:
             failures.append(result.failure())
         else:

@@ -60,7 +60,7 @@ class Settings:
         """Validate a `sync:` mapping (config file, env or flags) and lay it over `base`."""
         problem = first_error("config", {"sync": dict(raw)})
         if problem is not None:
-            raise ConfigError(f"{where}: {problem.removeprefix('sync.')}")
+            raise ConfigError(f"{where}: {problem.removeprefix('sync.').removeprefix('sync: ')}")
         values: dict[str, Any] = {}
         for key, value in raw.items():
             if key == "ecs_threshold":
@@ -79,6 +79,10 @@ class Settings:
             name = ENV_PREFIX + f.name.upper()
             if name in env:
                 raw[f.name] = _from_text(f.name, env[name], name)
+                problem = first_error("config", {"sync": {f.name: raw[f.name]}})
+                if problem is not None:  # name the variable the user set, not only the key
+                    raise ConfigError(f"environment variable {name}: "
+                                      f"{problem.removeprefix('sync.')}")
         return cls.from_mapping(raw, "environment")
 
     def to_env(self) -> dict[str, str]:

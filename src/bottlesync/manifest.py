@@ -44,7 +44,7 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
     """Parse and check bottles_hash.json; ManifestError names the place and the entry."""
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ManifestError(f"{where}: not JSON: {exc}") from None
     problem = first_error("manifest", doc)
     if problem is not None:
@@ -120,7 +120,7 @@ def _seed_hashes(data: bytes, uri: str) -> dict[str, str]:
     """file -> sha256 from either manifest format."""
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ManifestError(f"seed manifest {uri}: not JSON: {exc}") from None
     if isinstance(doc, dict) and "bottles" in doc:
         bottles = parse_manifest(data, f"seed manifest {uri}").bottles

@@ -9,11 +9,13 @@ import fcntl
 import hashlib
 import os
 import re
+import threading
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from bottlesync.errors import ConfigError, DigestMismatch, ManifestConflict, StorageError, UnsafeKey
@@ -114,6 +116,8 @@ class LocalStorage:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.base = str(root)
+        self._writing = threading.Lock()
+        self._writer: IO[str] | None = None
 
     def describe(self, key: str) -> str:
         return str(self.root / check_key(key))
@@ -124,7 +128,24 @@ class LocalStorage:
     def _tmp(self) -> Path:
         tmp = self.root / INTERNAL_DIR / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
+        with self._writing:
+            if self._writer is None:
+                self._writer = self._sweep(tmp)
         return tmp / f"{uuid.uuid4().hex}.part"
+
+    def _sweep(self, tmp: Path) -> IO[str]:
+        """Hold a shared writers' flock while alive; if alone, delete dead writers' temp files."""
+        writers = (self.root / INTERNAL_DIR / "writers.lock").open("a")
+        weakref.finalize(self, writers.close)
+        try:
+            fcntl.flock(writers.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pass  # another writer is alive: its temp files are in use
+        else:
+            for stale in tmp.glob("*.part"):
+                stale.unlink(missing_ok=True)
+        fcntl.flock(writers.fileno(), fcntl.LOCK_SH)
+        return writers
 
     def get(self, key: str) -> Stored | None:
         try:
@@ -156,6 +177,7 @@ class LocalStorage:
         tmp = self._tmp()
         digest = hashlib.sha256()
         size = 0
+        published = False
         try:
             with tmp.open("wb") as fh:
                 for chunk in chunks:
@@ -168,11 +190,13 @@ class LocalStorage:
                 raise DigestMismatch(self.describe(key), sha256, digest.hexdigest())
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp.replace(target)
+            published = True
             _fsync_dir(target.parent)
         except OSError as exc:
             raise StorageError(f"{self.describe(key)}: cannot write: {exc.strerror}") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            if not published:  # a failing unlink per bottle costs more than the rename
+                tmp.unlink(missing_ok=True)
         return size
 
     def put_if_match(self, key: str, data: bytes, etag: str | None) -> str:
@@ -198,13 +222,14 @@ class LocalStorage:
 
     def stored_sha256(self, key: str) -> str | None:
         digest = hashlib.sha256()
-        try:
-            for chunk in self.iter_chunks(key):
-                digest.update(chunk)
-        except StorageError:
-            if not self._path(key).exists():
-                return None
-            raise
+        try:  # absent when opened means None: no exists() re-check racing a concurrent rename
+            with self._path(key).open("rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    digest.update(chunk)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"{self.describe(key)}: cannot read: {exc.strerror}") from None
         return digest.hexdigest()
 
     def list(self, prefix: str) -> Iterator[str]:
@@ -305,6 +330,8 @@ class S3Storage:
 
     def put_verified(self, key: str, chunks: Iterable[bytes], sha256: str,
                      size_hint: int | None = None) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         part_size = max(PART_SIZE, -(-(size_hint or 0) // MAX_PARTS))
         digest = hashlib.sha256()
         buffer = bytearray()
@@ -329,6 +356,8 @@ class S3Storage:
                     upload.add(bytes(buffer))
                 upload.complete()
                 upload = None
+        except (ClientError, BotoCoreError) as exc:  # multipart calls: a StorageError like _put
+            raise self._error(exc, key, "write") from None
         finally:
             if upload is not None:
                 upload.abort()

@@ -5,10 +5,12 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import json
+import os
 import random
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 CHUNK = 1 << 20
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+CA_BUNDLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout,
                    requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError,
                    ConnectionError, TimeoutError)
@@ -148,6 +151,10 @@ class Upstream:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = f"bottlesync/{__version__}"
+        # With trust_env, requests re-reads proxy variables, ~/.netrc and the CA bundle variables on
+        # every request and redirect (a third of the CPU per small bottle): read them once here.
+        self.session.trust_env = bool(urllib.request.getproxies())
+        self.session.verify = next((os.environ[v] for v in CA_BUNDLES if os.environ.get(v)), True)
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -266,7 +273,7 @@ class Upstream:
         data = self.get_bytes(url, what, auth=auth, accept=accept)
         try:
             return json.loads(data)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise UpstreamError(f"{what}: {_safe(url)} is not JSON: {exc}") from None
 
     def bottle_sizes(self, root_url: str, image: str, version_rebuild: str,
@@ -293,23 +300,30 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return p.scheme, (p.hostname or "").lower(), p.port
 
 
-def _unresolvable(exc: BaseException) -> bool:
-    """True when the failure is a DNS lookup that found nothing."""
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and what caused it (urllib3 `.reason`, then __cause__/__context__)."""
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:
-            return False
-        if isinstance(seen, urllib3.exceptions.NameResolutionError | socket.gaierror):
-            return True
+            return
+        yield seen
         reason = getattr(seen, "reason", None)
         seen = reason if isinstance(reason, BaseException) else (seen.__cause__ or seen.__context__)
-    return False
+
+
+def _unresolvable(exc: BaseException) -> bool:
+    """True when the failure is a DNS lookup that found nothing."""
+    return any(isinstance(seen, urllib3.exceptions.NameResolutionError | socket.gaierror)
+               for seen in _causes(exc))
 
 
 def _reason(exc: BaseException) -> str:
-    """A short, secret-free description of a network failure."""
+    """A short, secret-free description of a network failure, naming the OS cause if any."""
     name = type(exc).__name__
     text = str(exc).split("(Caused by", 1)[0]
     if "?" in text:  # a signed URL may appear in the message: drop its query
         text = text.split("?", 1)[0]
-    return f"{name}: {text}".strip()[:300]
+    root = next((seen.strerror for seen in _causes(exc)
+                 if isinstance(seen, OSError) and seen.strerror), None)
+    cause = f" ({root})" if root else ""
+    return f"{name}: {text.strip()}{cause}"[:300]
