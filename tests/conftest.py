@@ -55,9 +55,18 @@ def make_homebrew() -> Iterator[Callable[[Sequence[FakeFormula]], FakeHomebrew]]
 
 def fast_sync(source: str, dest: str, **overrides: Any) -> dict[str, Any]:
     """A `sync:` section for tests: the fake source, two tags, no real sleeping."""
-    return {"source": source, "dest": dest, "tags": list(TEST_TAGS), "concurrency": 4,
-            "attempts": 3, "backoff_base": 0, "max_retry_after": 0.05,
-            "connect_timeout": 2, "read_timeout": 2, **overrides}
+    return {
+        "source": source,
+        "dest": dest,
+        "tags": list(TEST_TAGS),
+        "concurrency": 4,
+        "attempts": 3,
+        "backoff_base": 0,
+        "max_retry_after": 0.05,
+        "connect_timeout": 2,
+        "read_timeout": 2,
+        **overrides,
+    }
 
 
 def fast_settings(source: str, dest: str | Path, **overrides: Any) -> Settings:
