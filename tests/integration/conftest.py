@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from tests.conftest import fast_sync
 from tests.fakes.homebrew import FakeHomebrew
+from tests.fakes.moto_server import moto_server
 
 BOTTLESYNC = Path(sys.executable).with_name("bottlesync")
 REGION = "us-east-1"
@@ -82,11 +82,8 @@ def bottlesync_process(tmp_path: Path) -> Callable[..., ProcessResult]:
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """moto in server mode on a free loopback port, for processes and in-process clients."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture

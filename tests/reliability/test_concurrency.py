@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -21,7 +20,6 @@ from typing import Any
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from bottlesync.commit import record_key
 from bottlesync.manifest import MANIFEST_KEY, commit_entries, load_manifest
@@ -29,6 +27,7 @@ from bottlesync.storage import INTERNAL_DIR, LocalStorage, S3Storage, Storage
 from bottlesync.verify import check_mirror
 from tests.conftest import fast_sync
 from tests.fakes.homebrew import FakeFormula, FakeHomebrew
+from tests.fakes.moto_server import moto_server
 
 BOTTLESYNC = Path(sys.executable).with_name("bottlesync")
 SHARED = FakeFormula("zlib", "1.3.1")
@@ -48,14 +47,9 @@ def upstream() -> Iterator[FakeHomebrew]:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    """A moto S3 server on a free loopback port (conditional writes atomic, as on S3)."""
+    with moto_server() as url:
+        yield url
 
 
 def _selections(runs: int) -> list[list[str]]:

@@ -1,0 +1,33 @@
+"""Mirror batch: the Distributed Map's item processor; results go to a fragment, counts back."""
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from bottlesync.config import Settings
+from bottlesync.events import BatchInput
+from bottlesync.mirror import mirror_items
+from bottlesync.storage import open_storage
+from bottlesync.upstream import Upstream
+
+logger, metrics, tracer = Logger(), Metrics(), Tracer()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = Settings.from_env(os.environ)
+    storage = open_storage(settings.dest)
+    batch = BatchInput.from_event(event, base=storage.base)
+    with Upstream(settings) as upstream:
+        report = mirror_items(batch.items, storage=storage, upstream=upstream,
+                              run_id=batch.run_id, concurrency=settings.concurrency)
+    output = report.to_event()
+    metrics.add_metric(name="BottlesMirrored", unit=MetricUnit.Count, value=output["mirrored"])
+    metrics.add_metric(name="BottlesFailed", unit=MetricUnit.Count, value=output["failed"])
+    metrics.add_metric(name="BytesMirrored", unit=MetricUnit.Bytes, value=output["bytes"])
+    logger.info("batch done", extra=output)
+    return output

@@ -1,0 +1,37 @@
+"""Plan sync: catalogue minus manifest, sized, routed; the plan goes to S3, counts to the state."""
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from bottlesync.config import Settings
+from bottlesync.events import HandlerConfig, PlanSyncRequest, plan_sync_output
+from bottlesync.plan import build_plan, write_plan
+from bottlesync.storage import open_storage
+from bottlesync.upstream import Upstream
+
+logger, metrics, tracer = Logger(), Metrics(), Tracer()
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request, config = PlanSyncRequest.from_event(event), HandlerConfig.from_env(os.environ)
+    settings = request.apply(Settings.from_env(os.environ))
+    storage = open_storage(settings.dest)
+    with Upstream(settings) as upstream:
+        plan = build_plan(settings, upstream=upstream, storage=storage, now=datetime.now(UTC))
+    written = request.to_write(plan)
+    write_plan(storage, written)
+    output = plan_sync_output(plan, written, storage, config)
+    for name, key, unit in (("BottlesSelected", "selected", MetricUnit.Count),
+                            ("BottlesPlanned", "planned", MetricUnit.Count),
+                            ("PlannedBytes", "planned_bytes", MetricUnit.Bytes),
+                            ("InvalidEntries", "invalid", MetricUnit.Count)):
+        metrics.add_metric(name=name, unit=unit, value=output[key])
+    logger.info("planned", extra={k: output[k] for k in ("run_id", "planned", "route")})
+    return output
