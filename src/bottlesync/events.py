@@ -165,5 +165,6 @@ def commit_output(report: RunReport, storage: Storage) -> dict[str, Any]:
     out = report.to_json()
     out["failures"] = out["failures"][:MAX_FAILURES]
     out["failures_total"] = report.failed
+    out["invalid_entries"] = sum(1 for f in report.failures if f.error == "InvalidEntry")
     out["record_key"] = bucket_key(storage, record_key(report.run_id))
     return out

@@ -14,6 +14,7 @@ import requests
 
 from bottlesync.errors import ConfigError, InvalidInput
 from bottlesync.events import HandlerConfig
+from bottlesync.units import human_bytes
 from bottlesync.upstream import is_loopback, retry_after_seconds
 
 log = logging.getLogger(__name__)
@@ -22,16 +23,6 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 SHOWN_FAILURES = 5
 MAX_CAUSE = 1500
 SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
-
-
-def human_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    size, unit = float(n), "B"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            break
-        size /= 1024
-    return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
 
 
 def webhook_url(secret: str) -> str:
@@ -66,8 +57,12 @@ class Message:
 
 
 def is_critical(report: dict[str, Any], threshold: int) -> bool:
-    """Many failures, or failures with nothing landed: a person should look today."""
-    failed, mirrored = int(report.get("failed", 0)), int(report.get("mirrored", 0))
+    """Many bottle failures, or failures with nothing landed: a person should look today.
+
+    Invalid catalogue entries are upstream's mistakes, reported in Slack but never an e-mail.
+    """
+    failed = int(report.get("failed", 0)) - int(report.get("invalid_entries", 0))
+    mirrored = int(report.get("mirrored", 0))
     return failed >= threshold or (failed > 0 and mirrored == 0)
 
 

@@ -23,18 +23,10 @@ from rich.text import Text
 from bottlesync.commit import RunReport
 from bottlesync.mirror import BottleResult
 from bottlesync.plan import Plan
+from bottlesync.units import human_bytes
 from bottlesync.verify import VerifyReport
 
 MAX_LISTED = 15
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> '1.5 KiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 class _Only(ProgressColumn):

@@ -17,7 +17,7 @@ from bottlesync.notify import (
     Message,
     Notifier,
     failure_message,
-    human_bytes,
+    is_critical,
     summary_message,
     webhook_url,
 )
@@ -74,12 +74,6 @@ def test_webhook_url_refuses_without_echoing_the_secret(secret: str) -> None:
     assert not secret or secret not in str(caught.value)
 
 
-def test_human_bytes() -> None:
-    """Readable sizes in the messages."""
-    assert [human_bytes(n) for n in (0, 1023, 1536, 3 << 20, 5 << 40)] == [
-        "0 B", "1023 B", "1.5 KiB", "3.0 MiB", "5120.0 GiB"]
-
-
 def test_summary_shows_the_first_failures_and_how_many_more() -> None:
     """Five failures are listed, the rest counted, with the run record to read them all."""
     failures = [{"bottle": f"b{i}", "error": "DigestMismatch", "message": "m"} for i in range(20)]
@@ -129,3 +123,15 @@ def test_email_only_when_critical_and_configured() -> None:
     assert quiet.email(Message("t", "s", critical=True)) == "skipped"
     assert Notifier(HandlerConfig()).email(Message("t", "s", critical=True)) == "skipped"
     assert json.dumps(Message("t", "s", False).slack_payload()) == '{"text": "t"}'
+
+
+@pytest.mark.parametrize(("report", "critical"), [
+    ({"failed": 3, "mirrored": 10, "invalid_entries": 3}, False),   # only upstream's bad entries
+    ({"failed": 4, "mirrored": 10, "invalid_entries": 3}, False),   # one bottle failed, some landed
+    ({"failed": 1, "mirrored": 0, "invalid_entries": 0}, True),     # nothing landed at all
+    ({"failed": 5, "mirrored": 100, "invalid_entries": 0}, True),   # at the threshold
+])
+def test_invalid_catalogue_entries_alone_never_page_anyone(report: dict[str, int],
+                                                           critical: bool) -> None:
+    """GIVEN failures of which some are invalid entries THEN only bottle failures count."""
+    assert is_critical(report, threshold=5) is critical
