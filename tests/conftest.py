@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -12,12 +13,20 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import settings as hypothesis_settings
 
 from bottlesync.cli import main
 from bottlesync.config import Settings
 from tests.fakes.homebrew import FakeFormula, FakeHomebrew
 
 TEST_TAGS = ("arm64_sequoia", "x86_64_linux")
+
+# CI explores the same cases every run (a red build must be reproducible); locally hypothesis
+# keeps searching new ones. `HYPOTHESIS_PROFILE=explore make test` searches in CI's shoes too.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore")
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "explore"))
 
 # A small catalogue with every naming case: revision, rebuild, `@`, `+`, `all`, dependencies.
 SMALL_CATALOGUE = (

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import boto3
 import pytest
 import yaml
 
-from tests.conftest import fast_sync
+from tests.conftest import CliResult, fast_sync
 from tests.fakes.homebrew import FakeHomebrew
 from tests.fakes.moto_server import moto_server
 
@@ -29,20 +27,6 @@ DUMMY_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 PROCESS_TIMEOUT = 60
 # wget's runtime closure in SMALL_CATALOGUE, and nothing else
 WGET_CLOSURE = ("wget", "openssl@3", "ca-certificates", "libidn2", "libunistring")
-
-
-@dataclass
-class ProcessResult:
-    """A finished `bottlesync` process: exit status and both streams."""
-
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        """stdout parsed as one JSON document (fails on anything else on stdout)."""
-        return json.loads(self.out)
 
 
 def write_config(path: Path, source: str, dest: str, **overrides: Any) -> Path:
@@ -63,10 +47,10 @@ def bottle_files(fake: FakeHomebrew, names: tuple[str, ...], tags: tuple[str, ..
 
 
 @pytest.fixture
-def bottlesync_process(tmp_path: Path) -> Callable[..., ProcessResult]:
+def bottlesync_process(tmp_path: Path) -> Callable[..., CliResult]:
     """Run the installed `bottlesync` script in `tmp_path` (no ./config.yaml) with a small env."""
 
-    def run(*args: str, env: dict[str, str] | None = None) -> ProcessResult:
+    def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
         environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
                    "LANG": "C.UTF-8", "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
                    "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
@@ -74,7 +58,7 @@ def bottlesync_process(tmp_path: Path) -> Callable[..., ProcessResult]:
         done = subprocess.run([str(BOTTLESYNC), *args], cwd=tmp_path, env=environ,
                               capture_output=True, text=True, timeout=PROCESS_TIMEOUT,
                               check=False)
-        return ProcessResult(done.returncode, done.stdout, done.stderr)
+        return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
 

@@ -94,7 +94,9 @@ def test_real_entries_with_mutated_fields(real_entries: list[dict[str, Any]],
     assert catalog is not None
     assert len(catalog.formulae) + len(catalog.invalid) <= len(entries)
     names = [e.get("name") for e in entries if isinstance(e, dict)]
-    untouched = {e["name"] for e in entries if e in real_entries and names.count(e["name"]) == 1}
+    originals = {json.dumps(e, sort_keys=True) for e in real_entries}  # type-exact: False != 0
+    untouched = {e["name"] for e in entries
+                 if json.dumps(e, sort_keys=True) in originals and names.count(e["name"]) == 1}
     assert untouched <= set(catalog.formulae)
 
 
