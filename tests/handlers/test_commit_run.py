@@ -32,7 +32,8 @@ def test_commit_merges_the_fragments_and_writes_the_record(invoke: Invoke) -> No
     plan = _plan_and_mirror(invoke, {"formulae": ["wget"]})
     out = invoke("commit_run", {"run_id": plan["run_id"]})
     assert set(out) == {"run_id", "selected", "present", "mirrored", "failed", "planned_bytes",
-                        "bytes", "route", "failures", "failures_total", "record_key"}
+                        "bytes", "route", "failures", "failures_total", "invalid_entries",
+                        "record_key"}
     assert (out["mirrored"], out["failed"], out["failures"]) == (plan["planned"], 0, [])
     assert out["record_key"] == (f"runs/{plan['run_id'][:4]}/{plan['run_id'][4:6]}/"
                                  f"{plan['run_id'][6:8]}/{plan['run_id']}.json")

@@ -44,11 +44,11 @@ def test_without_a_429_the_pool_never_pauses(
     timed_homebrew: Callable[..., TimedHomebrew], tmp_path: Path
 ) -> None:
     """GIVEN a 503 (not a rate limit) THEN only its own worker backs off; the others go on."""
-    formulae = many_formulae(20)
+    formulae = many_formulae(60)  # an early 503, then > 1 s of work left for the others
     homebrew = timed_homebrew(formulae)
-    middle = formulae[10]
-    sha = homebrew.sha256(middle.name, middle.tags[0])
-    homebrew.fault("status", f"/{middle.image}/blobs/sha256:{sha}", 1, code=503, retry_after=1)
+    early = formulae[3]
+    sha = homebrew.sha256(early.name, early.tags[0])
+    homebrew.fault("status", f"/{early.image}/blobs/sha256:{sha}", 1, code=503, retry_after=1)
     # slow bodies keep the other workers busy while the 503'd one sleeps
     homebrew.fault("slow", "/ghcr1/blobs/", -1, delay=0.05)
     report = sync_once(homebrew, tmp_path / "m", concurrency=6, max_retry_after=PAUSE)
