@@ -15,6 +15,7 @@ TAG_RE = re.compile(r"[a-z0-9_]{1,64}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 RUN_ID_RE = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}")
 DAY_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_URL_BAD_CHAR = re.compile(r"[?#\\ \t\r\n]")
 # brew's own parser for bottle file names (Homebrew/Library/Homebrew/bottle.rb)
 BREW_FILE_RE = re.compile(r"\.([a-z0-9_]+)\.bottle\.(?:(\d+)\.)?tar\.gz$")
 MAX_REBUILD = 10_000
@@ -120,10 +121,10 @@ def check_bottle(bottle: Bottle, where: str) -> None:
 
 def _url_has_bottle_form(bottle: Bottle) -> bool:
     """True when the URL is an http(s) registry URL ending in this bottle's blob path."""
-    url = bottle.url
-    if not url.endswith(bottle.blob_path) or any(c in url for c in "?#\\ \t\r\n"):
+    url, blob_path = bottle.url, bottle.blob_path
+    if not url.endswith(blob_path) or _URL_BAD_CHAR.search(url):
         return False
-    scheme, sep, rest = bottle.root_url.partition("://")
+    scheme, sep, rest = url[: -len(blob_path)].partition("://")
     return bool(sep) and scheme in ("http", "https") and bool(rest) and not rest.startswith("/")
 
 

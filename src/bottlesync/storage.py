@@ -27,11 +27,15 @@ CHUNK = 1 << 20
 PART_SIZE = 8 << 20  # S3 multipart part: memory per worker is bounded by this, not the bottle
 MAX_PARTS = 9_000
 INTERNAL_DIR = ".bottlesync"  # temp files and locks: outside every bottle prefix
+# segments that never start with "." (so never "." or ".."), no "\\", NUL, or empty segment
+_PLAIN_KEY_RE = re.compile(r"[\w@+~:-][\w@+.~:-]*(?:/[\w@+~:-][\w@+.~:-]*)*", re.ASCII)
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def check_key(key: str) -> str:
     """Reject keys that could escape the destination prefix; return the key unchanged."""
+    if isinstance(key, str) and _PLAIN_KEY_RE.fullmatch(key):  # the usual shape, checked fast
+        return key
     if (not isinstance(key, str) or not key or key.startswith("/") or "\\" in key
             or "\x00" in key or any(part in ("", ".", "..") for part in key.split("/"))):
         raise UnsafeKey(f"key {key!r} is not a safe relative key")

@@ -1,0 +1,128 @@
+"""`make bench` at smoke scale: every benchmark runs and its counts add up (no timings)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import cost, generate
+from bench.run import SMOKE, Row, main, run, table
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Row]:
+    """Every benchmark once at smoke scale, by the name before its parenthesis."""
+    out = tmp_path_factory.mktemp("bench")
+    return {row.name.split(" (")[0]: row for row in run(SMOKE, out)}
+
+
+def test_plan_selects_every_bottle_and_plans_only_the_missing_ones(rows: dict[str, Row]) -> None:
+    """GIVEN the generated catalogue and a manifest lacking a few formulae WHEN planned
+    THEN every bottle is selected, only the missing ones are planned, all sized, none invalid."""
+    counts = rows["plan"].counts
+    assert counts["selected"] == counts["bottles"] > 0
+    assert counts["planned"] == counts["missing"] > 0
+    assert counts["unknown_sizes"] == 0
+    assert counts["invalid"] == 0
+
+
+def test_noop_resync_requests_no_bottle_and_no_index(rows: dict[str, Row]) -> None:
+    """GIVEN a manifest holding everything WHEN re-synced THEN nothing is fetched or mirrored."""
+    counts = rows["no-op re-sync"].counts
+    assert counts["present"] == counts["selected"] == counts["bottles"] > 0
+    assert counts["mirrored"] == 0
+    assert counts["bottle_requests"] == 0
+    assert counts["index_requests"] == 0
+
+
+@pytest.mark.parametrize("name", ["transfer", "small"])
+def test_transfers_land_every_bottle_without_leaking_the_token(rows: dict[str, Row],
+                                                               name: str) -> None:
+    """GIVEN synthetic bottles WHEN mirrored THEN each one lands once, with every byte."""
+    counts = rows[name].counts
+    bottles, size = SMOKE.transfer if name == "transfer" else SMOKE.small
+    assert counts["bottles"] == counts["mirrored"] == counts["files"] == bottles
+    assert counts["failed"] == 0
+    assert counts["bytes"] == bottles * size
+    assert counts["auth_leaks"] == 0
+
+
+def test_memory_child_mirrors_the_one_bottle(rows: dict[str, Row]) -> None:
+    """GIVEN one bottle WHEN the memory child mirrors it THEN it reports it and its bytes."""
+    counts = rows["memory"].counts
+    assert counts["mirrored"] == 1
+    assert counts["bytes"] == counts["size"] == SMOKE.memory_size
+    assert rows["memory"].figure.endswith("MB peak RSS")
+
+
+def test_s3_objects_read_back_with_the_catalogue_digest(rows: dict[str, Row]) -> None:
+    """GIVEN a moto S3 server WHEN mirrored into it THEN every object re-hashes to its sha256."""
+    counts = rows["S3/moto"].counts
+    assert counts["bottles"] == counts["mirrored"] == counts["verified"] == SMOKE.s3[0]
+    assert rows["S3/moto"].met is True
+
+
+def test_cost_rows_price_a_full_sync_and_a_daily_delta(rows: dict[str, Row]) -> None:
+    """GIVEN the cost model WHEN run THEN it prices 50k bottles and a 300-bottle, 3 GB day."""
+    assert rows["cost: initial full sync"].counts["bottles"] == 50_000
+    assert rows["cost: daily delta"].counts == {"bottles": 300, "gb": 3.0}
+
+
+def test_table_lists_every_row(rows: dict[str, Row]) -> None:
+    """The printed table has a header, a rule and one line per benchmark."""
+    lines = table(list(rows.values())).splitlines()
+    assert lines[0].startswith("| benchmark")
+    assert len(lines) == 2 + len(rows)
+
+
+def test_main_writes_the_table_and_the_figures(tmp_path: Path) -> None:
+    """`python -m bench.run --only cost` exits 0 and keeps results.md and results.json."""
+    assert main(["--scale", "smoke", "--only", "cost", "--out", str(tmp_path)]) == 0
+    assert "cost: daily delta" in (tmp_path / "results.md").read_text()
+    assert len(json.loads((tmp_path / "results.json").read_text())) == 2
+
+
+def test_main_rejects_an_unknown_benchmark(tmp_path: Path) -> None:
+    """A misspelt --only is a usage error, not a silent empty table."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--only", "plna", "--out", str(tmp_path)])
+    assert exc.value.code == 2
+
+
+def test_generator_is_deterministic_and_realistic() -> None:
+    """The same seed gives the same catalogue, with the real catalogue's mix of cases."""
+    formulae = generate.generate()
+    assert formulae == generate.generate()
+    assert len(formulae) == generate.FORMULAE
+    assert len({f.name for f in formulae}) == len(formulae)
+    share = {"revision": sum(f.revision > 0 for f in formulae) / len(formulae),
+             "rebuild": sum(f.rebuild > 0 for f in formulae) / len(formulae),
+             "versioned": sum("@" in f.name for f in formulae) / len(formulae),
+             "all_only": sum(f.tags == ("all",) for f in formulae) / len(formulae)}
+    assert 0.15 < share["revision"] < 0.3
+    assert 0.1 < share["rebuild"] < 0.2
+    assert 0.02 < share["versioned"] < 0.06
+    assert 0.05 < share["all_only"] < 0.11
+    assert 40_000 < generate.bottle_count(formulae) < generate.MANIFEST_ENTRIES
+
+
+def test_manifest_covers_all_but_the_missing_formulae() -> None:
+    """The manifest lists every current bottle except the missing formulae', padded to size."""
+    formulae = generate.generate(200)
+    missing = generate.missing_formulae(formulae, 5)
+    doc = generate.manifest_doc(formulae, missing, 1_500)
+    assert len(doc["bottles"]) == 1_500
+    skipped = {file for f in missing for file, _sha, _size in f.files()}
+    current = {file for f in formulae for file, _sha, _size in f.files()}
+    assert skipped and not skipped & set(doc["bottles"])
+    assert current - skipped <= set(doc["bottles"])
+
+
+def test_cost_model_splits_multipart_uploads() -> None:
+    """A bottle under a part is one PUT; a bigger one is create + parts + complete."""
+    part = cost.PART_SIZE
+    assert cost.put_requests([1, part - 1]) == 2
+    assert cost.put_requests([part]) == 3
+    assert cost.put_requests([2 * part + 1]) == 5
