@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from rich.console import Console
 
 from bottlesync import __version__
 from bottlesync.bottle import LAYOUTS
-from bottlesync.config import ConfigFile, Settings, load_config
+from bottlesync.config import ConfigFile, Settings, load_config, uses_network_env
 from bottlesync.deploy import render_section
 from bottlesync.errors import BottlesyncError, ConfigError, ManifestConflict, StorageError
 from bottlesync.mirror import Progress
@@ -94,6 +95,8 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
              ("source", "dest", "layout", "tags", "formulae", "concurrency", "seed_manifest")}
     settings = Settings.from_mapping({k: v for k, v in flags.items() if v is not None},
                                      "command line", base=settings)
+    if uses_network_env(env) and not settings.trust_env:
+        settings = replace(settings, trust_env=True)
     if env.get(TOKEN_VARIABLE):
         settings = Settings.from_mapping({"registry_token": env[TOKEN_VARIABLE]}, TOKEN_VARIABLE,
                                          base=settings)

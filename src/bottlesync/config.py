@@ -53,6 +53,7 @@ class Settings:
     read_timeout: float = 60.0
     max_retry_after: float = 60.0
     backoff_base: float = 0.5
+    trust_env: bool = False
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], where: str,
@@ -83,7 +84,10 @@ class Settings:
                 if problem is not None:  # name the variable the user set, not only the key
                     raise ConfigError(f"environment variable {name}: "
                                       f"{problem.removeprefix('sync.')}")
-        return cls.from_mapping(raw, "environment")
+        settings = cls.from_mapping(raw, "environment")
+        if uses_network_env(env) and "trust_env" not in raw:
+            settings = replace(settings, trust_env=True)
+        return settings
 
     def to_env(self) -> dict[str, str]:
         """The BOTTLESYNC_* variables that `from_env` reads back (for the container overrides)."""
@@ -103,7 +107,14 @@ class Settings:
 _LISTS = {"tags", "formulae", "allowed_hosts"}
 _INTS = {"concurrency", "attempts"}
 _FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base"}
-_BOOLS = {"skip_deprecated", "skip_disabled"}
+_BOOLS = {"skip_deprecated", "skip_disabled", "trust_env"}
+NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy",
+                               "requests_ca_bundle", "curl_ca_bundle"})
+
+
+def uses_network_env(env: Mapping[str, str]) -> bool:
+    """True when proxy or CA-bundle variables are set, so HTTP must honour the environment."""
+    return any(name.lower() in NETWORK_VARIABLES and value for name, value in env.items())
 
 
 def _from_text(name: str, text: str, variable: str) -> Any:

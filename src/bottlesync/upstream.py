@@ -5,12 +5,10 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import json
-import os
 import random
 import socket
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +30,6 @@ REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 CHUNK = 1 << 20
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-CA_BUNDLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout,
                    requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError,
                    ConnectionError, TimeoutError)
@@ -151,10 +148,10 @@ class Upstream:
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
         self.session.headers["User-Agent"] = f"bottlesync/{__version__}"
-        # With trust_env, requests re-reads proxy variables, ~/.netrc and the CA bundle variables on
-        # every request and redirect (a third of the CPU per small bottle): read them once here.
-        self.session.trust_env = bool(urllib.request.getproxies())
-        self.session.verify = next((os.environ[v] for v in CA_BUNDLES if os.environ.get(v)), True)
+        # With trust_env, requests re-reads proxy and CA-bundle variables and ~/.netrc on every
+        # request (a third of the CPU per small bottle): only when the edge saw such variables.
+        self.session.trust_env = settings.trust_env
+        self.session.auth = _no_netrc  # credentials come from us alone, never from ~/.netrc
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -292,6 +289,11 @@ class Upstream:
             if tag is not None and size.isdigit() and len(size) < 16:
                 sizes[tag] = int(size)
         return sizes
+
+
+def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """A session auth that adds nothing: its presence stops requests from reading ~/.netrc."""
+    return request
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:

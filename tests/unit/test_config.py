@@ -216,3 +216,16 @@ def test_load_config_missing_and_empty(tmp_path: Path) -> None:
     empty = load_config(write_config(tmp_path, ""))
     assert empty.settings() == Settings()
     assert empty.environments == {}
+
+
+@pytest.mark.parametrize(("env", "trusted"), [
+    ({}, False),
+    ({"HTTPS_PROXY": "http://proxy.corp:3128"}, True),
+    ({"https_proxy": ""}, False),
+    ({"REQUESTS_CA_BUNDLE": "/etc/corp-ca.pem"}, True),
+    ({"HTTPS_PROXY": "http://proxy.corp:3128", "BOTTLESYNC_TRUST_ENV": "false"}, False),
+])
+def test_proxy_and_ca_variables_switch_trust_env_on_at_the_edge(env: dict[str, str],
+                                                                 trusted: bool) -> None:
+    """GIVEN proxy/CA variables THEN Settings says so (the domain never reads os.environ)."""
+    assert Settings.from_env(env).trust_env is trusted

@@ -371,3 +371,16 @@ def test_connection_pool_follows_concurrency(concurrency: int) -> None:
     with Upstream(Settings(concurrency=concurrency)) as client:
         adapter = client.session.get_adapter("https://ghcr.io/")
         assert adapter.poolmanager.connection_pool_kw["maxsize"] >= concurrency  # type: ignore[attr-defined]
+
+
+def test_netrc_never_adds_credentials_even_when_trusting_the_environment(
+        homebrew: FakeHomebrew, settings: Settings, tmp_path: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a ~/.netrc naming the blob host and trust_env on THEN no Authorization reaches it."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.2 login someone password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with Upstream(replace(settings, trust_env=True)) as upstream:
+        assert fetch(upstream, bottle_url(homebrew)) == homebrew.blob("wget", "arm64_sequoia")
+    assert homebrew.auth_leaks == []
