@@ -18,7 +18,14 @@ from bottlesync.bottle import (
     check_bottle,
     pkgver,
 )
-from bottlesync.errors import BottlesyncError, CatalogError, Failure, InvalidEntry
+from bottlesync.errors import (
+    BottlesyncError,
+    CatalogError,
+    CatalogUnavailable,
+    Failure,
+    InvalidEntry,
+    TransientUpstreamError,
+)
 from bottlesync.schemas import first_error, validator
 from bottlesync.upstream import Upstream
 
@@ -52,6 +59,8 @@ def read_source(source: str, upstream: Upstream) -> bytes:
             return upstream.get_bytes(source, "catalogue")
         path = Path(source.removeprefix("file://"))
         return path.read_bytes()
+    except TransientUpstreamError as exc:
+        raise CatalogUnavailable(f"cannot fetch the {exc}") from None
     except BottlesyncError as exc:
         raise CatalogError(f"cannot fetch the {exc}") from None
     except OSError as exc:

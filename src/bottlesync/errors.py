@@ -19,6 +19,10 @@ class CatalogError(BottlesyncError):
     """The catalogue cannot be fetched or parsed at all: fatal, nothing written."""
 
 
+class CatalogUnavailable(CatalogError):
+    """The catalogue host failed transiently on every attempt: the state machine retries later."""
+
+
 class InvalidEntry(BottlesyncError):
     """One catalogue entry is unusable: it is reported and skipped, never fatal."""
 
@@ -61,7 +65,8 @@ class ManifestConflict(BottlesyncError):
     """Another writer changed the manifest between our read and our write: retry."""
 
 
-TRANSIENT_ERRORS: tuple[type[BottlesyncError], ...] = (TransientUpstreamError, ManifestConflict)
+TRANSIENT_ERRORS: tuple[type[BottlesyncError], ...] = (TransientUpstreamError, ManifestConflict,
+                                                       CatalogUnavailable)
 
 
 class Failure:

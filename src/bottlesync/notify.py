@@ -95,7 +95,19 @@ def _cause(cause: object) -> str:
         data = None
     if isinstance(data, dict) and "errorMessage" in data:
         text = f"{data.get('errorType', 'Error')}: {data['errorMessage']}"
+    elif isinstance(data, dict) and isinstance(data.get("Containers"), list):
+        text = _stopped_task(data)
     return text[:MAX_CAUSE]
+
+
+def _stopped_task(task: dict[str, Any]) -> str:
+    """runTask.sync's Cause is the stopped task's description: say why and how it exited."""
+    containers = [f"container {c.get('Name')} exit code {c.get('ExitCode')}"
+                  + (f" ({c['Reason']})" if c.get("Reason") else "")
+                  for c in task["Containers"] if isinstance(c, dict)]
+    why = ": ".join(str(task[k]) for k in ("StopCode", "StoppedReason") if task.get(k))
+    return "; ".join([f"task {task.get('TaskArn')} stopped ({why or 'no reason given'})",
+                      *containers])
 
 
 def failure_message(error: dict[str, Any], execution: str, run_id: str | None) -> Message:

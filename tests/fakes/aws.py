@@ -11,21 +11,37 @@ import io
 import json
 import re
 import time
+import traceback
 import uuid
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
 import pytest
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+    StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+    distributed_iteration_component as distributed_map,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_ecs as ecs_service,
 )
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
 from bottlesync import batch
 
@@ -197,13 +213,21 @@ class StateMachineHarness:
         def build_sync_resolver(task: Any, env: Any, *args: Any, **kwargs: Any
                                 ) -> Callable[[], Any]:
             description = env.stack.pop()
-            return lambda: description
+            return lambda: _stopped_task(env, description)
+
+        map_run = distributed_map.DistributedIterationComponent._map_run
+
+        def map_run_with_tolerance(component: Any, env: Any, eval_input: Any) -> None:
+            map_run(component, env, eval_input)
+            _enforce_tolerance(env, eval_input.map_run_record)
 
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
         monkeypatch.setattr(ecs_service.StateTaskServiceEcs, "_eval_service_task",
                             eval_service_task)
         monkeypatch.setattr(ecs_service.StateTaskServiceEcs, "_build_sync_resolver",
                             build_sync_resolver)
+        monkeypatch.setattr(distributed_map.DistributedIterationComponent, "_map_run",
+                            map_run_with_tolerance)
         # the interpreter's Retry backoff really sleeps: make it instant
         monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
 
@@ -226,12 +250,17 @@ class StateMachineHarness:
         env = {**self.env, **{e["Name"]: e["Value"] for e in override.get("Environment", [])}}
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
-            code = batch.main(self.batch_argv, env)
+            try:
+                code = batch.main(self.batch_argv, env)
+            except Exception:  # an uncaught exception kills the container's python: exit 1
+                traceback.print_exc()
+                code = 1
         self.task_runs.append((env, code, err.getvalue()))
         task_arn = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task/mirror/{uuid.uuid4().hex}"
         return {"TaskArn": task_arn, "ClusterArn": parameters["Cluster"],
                 "TaskDefinitionArn": parameters["TaskDefinition"], "LastStatus": "STOPPED",
                 "StopCode": "EssentialContainerExited",
+                "StoppedReason": "Essential container in task exited",
                 "Containers": [{"Name": override["Name"], "ExitCode": code,
                                 "LastStatus": "STOPPED"}]}
 
@@ -277,6 +306,38 @@ class StateMachineHarness:
     def calls(self, name: str) -> list[Any]:
         """The events one function received, in order."""
         return [event for called, event in self.invocations if called == name]
+
+
+def _stopped_task(env: Any, description: dict[str, Any]) -> dict[str, Any]:
+    """runTask.sync on a STOPPED task: its description, or States.TaskFailed (as AWS does) when
+    an essential container exited non-zero, with the description as the Cause."""
+    if all(c.get("ExitCode") == 0 for c in description["Containers"]):
+        return description
+    _fail(env, StatesErrorNameType.StatesTaskFailed, json.dumps(description))
+
+
+def _fail(env: Any, error: StatesErrorNameType, cause: str) -> NoReturn:
+    """Fail the current state with a States.* error, as the service would."""
+    name = StatesErrorName(typ=error)
+    raise FailureEventException(FailureEvent(
+        env=env, error_name=name, event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+            error=name.error_name, cause=cause))))
+
+
+def _enforce_tolerance(env: Any, record: Any) -> None:
+    """Fail a Distributed Map run whose child failures exceed its tolerance, as AWS does (moto
+    never does). moto cannot tell an unset threshold from 0, so a run is tolerated when either
+    threshold tolerates it; AWS fails it when either is exceeded and both are set."""
+    counter = record.item_counter
+    failed = counter.failed.get() + counter.timed_out.get()
+    total = max(counter.total.get(), 1)
+    if (failed == 0 or failed <= record.tolerated_failure_count
+            or 100.0 * failed / total <= record.tolerated_failure_percentage):
+        return
+    _fail(env, StatesErrorNameType.StatesExceedToleratedFailureThreshold,
+          f"{failed} of {total} items failed; tolerated: {record.tolerated_failure_count} "
+          f"or {record.tolerated_failure_percentage}%")
 
 
 def _tiny_zip() -> bytes:

@@ -29,7 +29,7 @@ def test_small_soak_converges_and_loses_nothing(tmp_path: Path, seed: int) -> No
 
 
 def test_every_fault_kind_of_the_mix_is_served(tmp_path: Path) -> None:
-    """GIVEN a 100 % fault rate THEN every kind in the mix is exercised and still nothing is lost."""
+    """GIVEN a 100 % fault rate THEN every kind of the mix is exercised and nothing is lost."""
     figures = soak(2 * len(FAULT_MIX) * 4, 1.0, 7, tmp_path / "mirror")
     assert set(figures.faults_injected) == {kind for kind, _params, _on in FAULT_MIX}
     assert figures.lost == 0
