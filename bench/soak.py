@@ -21,6 +21,8 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,6 +160,18 @@ def _audit(dest: Path, expected: dict[str, str]) -> tuple[int, int, int]:
     return landed, verified, lost
 
 
+@contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Per-bottle warnings off while soaking (failures show in the figures), restored after."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the soak and print its figures; exit 1 if anything was lost or needed > 2 re-runs."""
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
@@ -167,8 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
-    logging.getLogger("bottlesync").setLevel(logging.ERROR)  # failures show in the figures
-    with tempfile.TemporaryDirectory(prefix="bottlesync-soak-") as tmp:
+    with _quiet("bottlesync"), tempfile.TemporaryDirectory(prefix="bottlesync-soak-") as tmp:
         figures = soak(args.bottles, args.fault_rate, args.seed, Path(tmp) / "mirror",
                        args.concurrency)
     print(json.dumps(asdict(figures), indent=1) if args.json else "\n".join(figures.lines()))
