@@ -40,6 +40,16 @@ SMALL_CATALOGUE = (
 )
 
 
+def is_index_key(key: str) -> bool:
+    """An OCI image index the mirror publishes beside the bottles (`<image>/manifests/<vr>`)."""
+    return "/manifests/" in key
+
+
+def bottle_names(directory: Path) -> set[str]:
+    """The bottle files of a bottle-domain directory (its subdirectories hold OCI indexes)."""
+    return {p.name for p in directory.iterdir() if p.is_file()}
+
+
 @pytest.fixture
 def homebrew() -> Iterator[FakeHomebrew]:
     """The fake upstream serving SMALL_CATALOGUE."""

@@ -101,6 +101,21 @@ def key_for(bottle: Bottle, layout: str, day: str) -> str:
     raise InvalidInput(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
 
 
+def index_key(bottle: Bottle, layout: str, day: str) -> str:
+    """Where a layout serves the formula version's OCI image index (brew asks for it first)."""
+    path = f"{bottle.image}/manifests/{bottle.version_rebuild}"
+    prefixes = {"bottle-domain": "bottles", "artifact-domain": "v2/homebrew/core", "dated": day}
+    if layout not in prefixes:
+        raise InvalidInput(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+    return f"{prefixes[layout]}/{path}"
+
+
+def day_of(key: str) -> str:
+    """The `YYYY-MM-DD` a dated-layout key starts with ('' for other layouts)."""
+    day = key.partition("/")[0]
+    return day if DAY_RE.fullmatch(day) else ""
+
+
 def check_bottle(bottle: Bottle, where: str) -> None:
     """Raise InvalidEntry naming `where` unless every field is safe to use."""
     problem = name_problem(bottle.name)

@@ -5,14 +5,24 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bottlesync.bottle import PlanItem, day_of, index_key
 from bottlesync.errors import Failure, InvalidInput
 from bottlesync.manifest import commit_entries
 from bottlesync.mirror import BottleResult
-from bottlesync.plan import check_run_id, iso, read_items, read_json, results_prefix, summary_key
+from bottlesync.plan import (
+    check_run_id,
+    index_stash_key,
+    iso,
+    read_items,
+    read_json,
+    results_prefix,
+    summary_key,
+)
 from bottlesync.storage import Storage
 
 
@@ -102,11 +112,40 @@ def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
                                     f"{item.bottle.file}: no worker reported a result"))
     if entries:
         commit_entries(storage, entries, now=iso(when), sleep=sleep or time.sleep)
+    published = publish_indexes(storage, run_id, items, set(entries), summary["layout"])
     report = RunReport(run_id=run_id, selected=summary["selected"], present=summary["present"],
                        mirrored=len(entries), planned_bytes=summary["planned_bytes"],
                        bytes=sum(r.downloaded for r in results.values() if r.ok),
                        route=summary["route"], failures=failures)
     record = {**summary, **report.to_json(), "finished_at": iso(when),
-              "added": sorted(entries), "planned_items": [i.bottle.file for i in items]}
+              "added": sorted(entries), "planned_items": [i.bottle.file for i in items],
+              "indexes_published": published}
     storage.put_bytes(record_key(run_id), json.dumps(record, indent=1).encode())
     return report
+
+
+def publish_indexes(storage: Storage, run_id: str, items: list[PlanItem], landed: set[str],
+                    layout: str, concurrency: int = 8) -> list[str]:
+    """Serve each formula version's OCI index once every bottle this run planned for it landed.
+
+    brew asks the mirror for the index before the bottle; publishing it before the bottles it
+    names would send clients to a bottle that is not there yet.
+    """
+    groups: dict[tuple[str, str], list[PlanItem]] = {}
+    for item in items:
+        groups.setdefault((item.bottle.image, item.bottle.version_rebuild), []).append(item)
+    complete = [group for group in groups.values()
+                if all(item.bottle.file in landed for item in group)]
+
+    def publish(group: list[PlanItem]) -> str | None:
+        first = group[0]
+        stashed = storage.get(index_stash_key(run_id, first.bottle.image,
+                                              first.bottle.version_rebuild))
+        if stashed is None:  # the index could not be fetched at plan time
+            return None
+        key = index_key(first.bottle, layout, day_of(first.key))
+        storage.put_bytes(key, stashed.data)
+        return key
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return sorted(key for key in pool.map(publish, complete) if key)

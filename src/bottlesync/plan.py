@@ -20,7 +20,7 @@ from bottlesync.errors import BottlesyncError, Failure, InvalidInput
 from bottlesync.manifest import load_manifest, load_seed
 from bottlesync.selection import select
 from bottlesync.storage import Storage
-from bottlesync.upstream import Upstream
+from bottlesync.upstream import Upstream, index_sizes
 
 log = logging.getLogger(__name__)
 ROUTES = ("none", "lambda", "ecs")
@@ -79,6 +79,7 @@ class Plan:
     items: list[PlanItem]
     invalid: list[Failure] = field(default_factory=list)
     threshold: int = 0
+    indexes: dict[str, bytes] = field(default_factory=dict)  # "<image>/<vr>" -> raw OCI index
 
     @property
     def planned_bytes(self) -> int:
@@ -114,13 +115,13 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
                 if settings.seed_manifest else {})
         missing = [b for b in wanted
                    if not manifest.has(b.file, b.sha256) and seed.get(b.file) != b.sha256]
-    sizes = fetch_sizes(missing, upstream, settings.concurrency)
+    sizes, indexes = fetch_indexes(missing, upstream, settings.concurrency)
     day = f"{now.astimezone(UTC):%Y-%m-%d}"
     items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file)) for b in missing]
     return Plan(run_id=run_id or new_run_id(now), created_at=iso(now), source=settings.source,
                 base=storage.base, layout=settings.layout, selected=len(wanted),
                 present=len(wanted) - len(missing), items=items, invalid=catalog.invalid,
-                threshold=settings.ecs_threshold)
+                threshold=settings.ecs_threshold, indexes=indexes)
 
 
 @contextmanager
@@ -135,35 +136,59 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def fetch_sizes(bottles: Iterable[Bottle], upstream: Upstream, concurrency: int) -> dict[str, int]:
-    """file -> size from one OCI index request per formula; a failed index leaves sizes unknown."""
+def fetch_indexes(bottles: Iterable[Bottle], upstream: Upstream,
+                  concurrency: int) -> tuple[dict[str, int], dict[str, bytes]]:
+    """One OCI index request per formula version: file -> size, and "<image>/<vr>" -> raw index.
+
+    A failed or malformed index leaves those sizes unknown and nothing to publish.
+    """
     groups: dict[tuple[str, str, str], dict[str, Bottle]] = {}
     for b in bottles:
         ref = f"{b.pkgver}.{b.tag}" + (f".{b.rebuild}" if b.rebuild > 0 else "")
         groups.setdefault((b.root_url, b.image, b.version_rebuild), {})[ref] = b
 
-    def one(group: tuple[tuple[str, str, str], dict[str, Bottle]]) -> dict[str, int]:
+    def one(group: tuple[tuple[str, str, str], dict[str, Bottle]]
+            ) -> tuple[dict[str, int], dict[str, bytes]]:
         (root_url, image, version_rebuild), by_ref = group
         refs = {ref: b.tag for ref, b in by_ref.items()}
         try:
-            sizes = upstream.bottle_sizes(root_url, image, version_rebuild, refs)
+            raw = upstream.oci_index(root_url, image, version_rebuild)
+            sizes = index_sizes(raw, refs, f"OCI index of {image} {version_rebuild}")
         except BottlesyncError as exc:
             log.warning("size of %s unknown: %s", image, exc)
-            return {}
-        return {b.file: sizes[b.tag] for b in by_ref.values() if b.tag in sizes}
+            return {}, {}
+        return ({b.file: sizes[b.tag] for b in by_ref.values() if b.tag in sizes},
+                {f"{image}/{version_rebuild}": raw})
 
-    out: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    indexes: dict[str, bytes] = {}
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        for sizes in pool.map(one, groups.items()):
-            out.update(sizes)
-    return out
+        for group_sizes, group_index in pool.map(one, groups.items()):
+            sizes.update(group_sizes)
+            indexes.update(group_index)
+    return sizes, indexes
 
 
-def write_plan(storage: Storage, plan: Plan) -> None:
-    """The items (for the Map's ItemReader) and the summary (for Commit run)."""
+def index_stash_key(run_id: str, image: str, version_rebuild: str) -> str:
+    """Where Plan sync keeps an OCI index until Commit run publishes it."""
+    return f"runs/{run_id}/indexes/{image}/{version_rebuild}.json"
+
+
+def write_plan(storage: Storage, plan: Plan, concurrency: int = 8) -> None:
+    """The OCI indexes (for Commit run to publish), the items (for the Map's ItemReader), and
+    the summary (for Commit run), in parallel where there are many small objects."""
+    objects = {index_stash_key(plan.run_id, *name.rsplit("/", 1)): raw
+               for name, raw in plan.indexes.items()}
+    put_all(storage, objects, concurrency)
     items = [item.to_dict() for item in plan.items]
     storage.put_bytes(plan_key(plan.run_id), json.dumps(items, separators=(",", ":")).encode())
     storage.put_bytes(summary_key(plan.run_id), json.dumps(plan.summary(), indent=1).encode())
+
+
+def put_all(storage: Storage, objects: dict[str, bytes], concurrency: int) -> None:
+    """Write many small objects on a bounded pool (thousands of indexes on a first sync)."""
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        list(pool.map(lambda key: storage.put_bytes(key, objects[key]), objects))
 
 
 def read_json(storage: Storage, key: str) -> Any:

@@ -30,6 +30,7 @@ REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 CHUNK = 1 << 20
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+INDEX_LIMIT = 8 << 20  # a real index is tens of KiB; anything huge is hostile
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout,
                    requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError,
                    ConnectionError, TimeoutError)
@@ -273,22 +274,42 @@ class Upstream:
         except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise UpstreamError(f"{what}: {_safe(url)} is not JSON: {exc}") from None
 
+    def oci_index(self, root_url: str, image: str, version_rebuild: str) -> bytes:
+        """The raw OCI image index of a formula version (what brew asks a mirror for, too)."""
+        url = f"{root_url}/{image}/manifests/{version_rebuild}"
+        return self.get_bytes(url, f"OCI index of {image}", auth=True, accept=OCI_INDEX,
+                              limit=INDEX_LIMIT)
+
     def bottle_sizes(self, root_url: str, image: str, version_rebuild: str,
                      refs: dict[str, str]) -> dict[str, int]:
         """Sizes from the OCI image index: `refs` maps ref.name -> tag; returns tag -> bytes."""
-        url = f"{root_url}/{image}/manifests/{version_rebuild}"
-        index = self.get_json(url, f"OCI index of {image}", auth=True, accept=OCI_INDEX)
-        sizes: dict[str, int] = {}
-        manifests = index.get("manifests") if isinstance(index, dict) else None
-        for manifest in manifests if isinstance(manifests, list) else []:
-            annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
-            if not isinstance(annotations, dict):
-                continue
-            tag = refs.get(str(annotations.get("org.opencontainers.image.ref.name")))
-            size = str(annotations.get("sh.brew.bottle.size", ""))
-            if tag is not None and size.isdigit() and len(size) < 16:
-                sizes[tag] = int(size)
-        return sizes
+        return index_sizes(self.oci_index(root_url, image, version_rebuild), refs,
+                           f"OCI index {_safe(f'{root_url}/{image}/manifests/{version_rebuild}')}")
+
+
+def parse_index(data: bytes, what: str) -> dict[str, Any]:
+    """An OCI image index from untrusted bytes; UpstreamError unless it has the index shape."""
+    try:
+        index = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise UpstreamError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
+        raise UpstreamError(f"{what} is not an OCI image index (no manifests list)")
+    return index
+
+
+def index_sizes(data: bytes, refs: dict[str, str], what: str) -> dict[str, int]:
+    """tag -> `sh.brew.bottle.size` for the manifests whose ref.name is in `refs`."""
+    sizes: dict[str, int] = {}
+    for manifest in parse_index(data, what)["manifests"]:
+        annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
+        if not isinstance(annotations, dict):
+            continue
+        tag = refs.get(str(annotations.get("org.opencontainers.image.ref.name")))
+        size = str(annotations.get("sh.brew.bottle.size", ""))
+        if tag is not None and size.isdigit() and len(size) < 16:
+            sizes[tag] = int(size)
+    return sizes
 
 
 def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:

@@ -17,7 +17,7 @@ from bottlesync.storage import LocalStorage, S3Storage, Storage
 from bottlesync.sync import run_sync
 from bottlesync.upstream import Upstream
 from bottlesync.verify import check_mirror
-from tests.conftest import TEST_TAGS, fast_settings
+from tests.conftest import TEST_TAGS, bottle_names, fast_settings
 from tests.fakes.homebrew import FakeHomebrew
 from tests.integration.conftest import bottle_files, write_config
 
@@ -103,7 +103,7 @@ def test_concurrent_local_syncs_keep_every_entry(
     assert conflicts >= runs - 1
     check_no_lost_update(LocalStorage(dest), homebrew, reports, sets)
     union = set().union(*(files_of(homebrew, s) for s in sets))
-    assert {p.name for p in (dest / "bottles").iterdir()} == union
+    assert bottle_names(dest / "bottles") == union
     assert not list((dest / ".bottlesync" / "tmp").iterdir())
 
 

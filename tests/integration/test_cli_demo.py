@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import bottle_names
 from tests.fakes import demo
 
 
@@ -25,7 +26,7 @@ def test_demo_mirrors_every_bottle_then_resyncs_nothing(
     assert f"mirrored {len(wanted)}  failed 0" in out
     assert "HOMEBREW_BOTTLE_DOMAIN=http://localhost:8080" not in out
     bottles = json.loads((dest / "bottles_hash.json").read_text())["bottles"]
-    assert set(bottles) == wanted == {p.name for p in (dest / "bottles").iterdir()}
+    assert set(bottles) == wanted == bottle_names(dest / "bottles")
     assert "openssl@3-3.4.0_1.arm64_sequoia.bottle.tar.gz" in wanted
 
     assert demo.main(["--dest", str(dest), "--fast"]) == 0

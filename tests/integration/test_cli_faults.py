@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SMALL_CATALOGUE, TEST_TAGS
+from tests.conftest import SMALL_CATALOGUE, TEST_TAGS, bottle_names
 from tests.fakes.homebrew import FakeHomebrew, free_port_url
 from tests.integration.conftest import bottle_files, entry
 
@@ -85,7 +85,7 @@ def test_permanent_blob_fault_fails_only_that_bottle_and_a_rerun_converges(
     assert not list((mirror / ".bottlesync" / "tmp").iterdir())
     others = bottle_files(homebrew, ALL_NAMES, TEST_TAGS) - {file}
     assert set(manifest(mirror)) == others
-    assert {p.name for p in (mirror / "bottles").iterdir()} == others
+    assert bottle_names(mirror / "bottles") == others
 
     homebrew.clear_faults()
     again = cli("sync", "--json")
@@ -151,5 +151,5 @@ def test_invalid_catalogue_entries_are_reported_and_the_rest_lands(
         assert name in failure["message"]
     good = bottle_files(homebrew, ALL_NAMES, TEST_TAGS)
     assert result.json["mirrored"] == result.json["selected"] == len(good)
-    assert {p.name for p in (tmp_path / "mirror" / "bottles").iterdir()} == good
+    assert bottle_names(tmp_path / "mirror" / "bottles") == good
     assert set(manifest(tmp_path / "mirror")) == good

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SMALL_CATALOGUE, TEST_TAGS
+from tests.conftest import SMALL_CATALOGUE, TEST_TAGS, is_index_key
 from tests.fakes.homebrew import FakeFormula, FakeHomebrew
 from tests.integration.conftest import bottle_files, write_config
 
@@ -56,7 +56,7 @@ def test_sync_to_s3_lands_bottles_manifest_and_record_under_the_prefix(
     wanted = bottle_files(homebrew, ALL_NAMES, TEST_TAGS)
     stored = keys(s3_client, bucket)
     assert all(k.startswith(PREFIX + "/") for k in stored)
-    assert {k for k in stored if k.startswith(f"{PREFIX}/bottles/")} == {
+    assert {k for k in stored if k.startswith(f"{PREFIX}/bottles/") and not is_index_key(k)} == {
         f"{PREFIX}/bottles/{f}" for f in wanted}
     record = f"{PREFIX}/runs/{run_id[0:4]}/{run_id[4:6]}/{run_id[6:8]}/{run_id}.json"
     assert json.loads(read(s3_client, bucket, record))["added"] == sorted(wanted)

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import TEST_TAGS
+from tests.conftest import TEST_TAGS, bottle_names, is_index_key
 from tests.fakes.homebrew import FakeHomebrew
 from tests.integration.conftest import DUMMY_AWS, REGION, WGET_CLOSURE, bottle_files
 
@@ -36,7 +36,7 @@ def assert_seed_counted(fake: FakeHomebrew, mirror: Path, result: Any, seed: dic
     assert result.json["present"] == len(seed) == 9
     assert result.json["mirrored"] == result.json["selected"] - len(seed)
     assert not any(fetched(fake, sha, since) for sha in seed.values())
-    stored = {p.name for p in (mirror / "bottles").iterdir()}
+    stored = bottle_names(mirror / "bottles")
     assert not stored & set(seed)
 
 
@@ -106,7 +106,8 @@ def test_in_process_sync_to_s3_and_dry_run_writes_nothing(
     assert result.code == 0, result.err
     wanted = bottle_files(homebrew, WGET_CLOSURE, TEST_TAGS)
     objects = aws.list_objects_v2(Bucket="mirror-bucket")["Contents"]
-    assert {o["Key"] for o in objects if o["Key"].startswith("bottles/")} == {
+    assert {o["Key"] for o in objects
+            if o["Key"].startswith("bottles/") and not is_index_key(o["Key"])} == {
         f"bottles/{f}" for f in wanted}
     key = f"bottles/{homebrew.file_name('wget', 'x86_64_linux')}"
     head = aws.head_object(Bucket="mirror-bucket", Key=key)

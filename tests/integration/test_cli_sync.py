@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.conftest import SMALL_CATALOGUE, TEST_TAGS
+from tests.conftest import SMALL_CATALOGUE, TEST_TAGS, bottle_names
 from tests.fakes.homebrew import FakeHomebrew
 from tests.integration.conftest import WGET_CLOSURE, bottle_files
 
@@ -93,7 +93,7 @@ def test_formula_limits_the_sync_to_its_dependency_closure(
     assert result.code == 0, result.err
     wanted = bottle_files(homebrew, WGET_CLOSURE, TEST_TAGS)
     assert homebrew.file_name("ca-certificates", "all") in wanted
-    stored = {p.name for p in (tmp_path / "mirror" / "bottles").iterdir()}
+    stored = bottle_names(tmp_path / "mirror" / "bottles")
     assert stored == wanted
     assert result.json["selected"] == result.json["mirrored"] == len(wanted) == 9
 
@@ -112,7 +112,7 @@ def test_tag_selects_only_that_platform_plus_all(
     """GIVEN --tag sonoma THEN only sonoma bottles and `all` bottles are mirrored."""
     result = cli("sync", "--tag", "sonoma", "--json")
     assert result.code == 0, result.err
-    stored = {p.name for p in (tmp_path / "mirror" / "bottles").iterdir()}
+    stored = bottle_names(tmp_path / "mirror" / "bottles")
     assert stored == {homebrew.file_name("jq", "sonoma"),
                       homebrew.file_name("ca-certificates", "all")}
     assert result.json["selected"] == 2

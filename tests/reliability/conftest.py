@@ -18,7 +18,7 @@ from bottlesync.storage import INTERNAL_DIR, LocalStorage
 from bottlesync.sync import run_sync
 from bottlesync.upstream import Upstream
 from bottlesync.verify import check_mirror
-from tests.conftest import fast_settings
+from tests.conftest import fast_settings, is_index_key
 from tests.fakes.homebrew import FakeFormula, FakeHomebrew
 
 BOTTLE_PREFIX = "bottles/"
@@ -106,7 +106,7 @@ def assert_consistent(dest: Path, known: dict[str, set[str]] | dict[str, str]) -
         if rel.startswith(INTERNAL_DIR + "/") or not path.is_file():
             continue
         assert not rel.endswith((".part", ".tmp")), f"temp file visible: {rel}"
-        if rel.startswith(BOTTLE_PREFIX):
+        if rel.startswith(BOTTLE_PREFIX) and not is_index_key(rel):
             file = rel[len(BOTTLE_PREFIX):]
             allowed = known.get(file)
             allowed = {allowed} if isinstance(allowed, str) else (allowed or set())

@@ -20,7 +20,7 @@ from bottlesync import batch, commit
 from bottlesync.errors import StorageError
 from bottlesync.manifest import COMMIT_ATTEMPTS, MANIFEST_KEY, commit_entries
 from bottlesync.storage import S3Storage
-from tests.conftest import SMALL_CATALOGUE
+from tests.conftest import SMALL_CATALOGUE, is_index_key
 from tests.fakes.aws import (
     ASL,
     BUCKET,
@@ -67,7 +67,7 @@ def assert_bucket_consistent(w: World) -> dict[str, str]:
     s3 = boto3.client("s3", region_name=REGION)
     shas = catalogue_shas(w.homebrew)
     visible = {}
-    for key in list_keys("bottles/"):
+    for key in [k for k in list_keys("bottles/") if not is_index_key(k)]:
         file = key.removeprefix("bottles/")
         visible[file] = sha(read_object(key) or b"")
         assert visible[file] == shas.get(file), f"unverified bytes visible at {key}"

@@ -10,10 +10,13 @@ import pytest
 from bottlesync.bottle import (
     BREW_FILE_RE,
     LAYOUTS,
+    Bottle,
     PlanItem,
     check_bottle,
+    day_of,
     file_name,
     image_name,
+    index_key,
     is_layout_key,
     key_for,
     name_problem,
@@ -202,3 +205,24 @@ def test_plan_item_without_file_field_is_accepted() -> None:
     del data["file"]
     assert PlanItem.from_dict(data, "p").bottle.file == make_item().bottle.file
 
+
+
+@pytest.mark.parametrize(("layout", "key"), [
+    ("bottle-domain", "bottles/openssl/3/manifests/3.4.0_1-2"),
+    ("artifact-domain", "v2/homebrew/core/openssl/3/manifests/3.4.0_1-2"),
+    ("dated", "2026-11-28/openssl/3/manifests/3.4.0_1-2"),
+])
+def test_index_key_is_where_brew_asks_for_the_oci_index(layout: str, key: str) -> None:
+    """GIVEN a layout THEN the index sits at <domain>/<image>/manifests/<version_rebuild>."""
+    bottle = Bottle("openssl@3", "3.4.0_1", "arm64_sequoia", 2, "a" * 64,
+                    f"https://ghcr.io/v2/homebrew/core/openssl/3/blobs/sha256:{'a' * 64}")
+    assert index_key(bottle, layout, "2026-11-28") == key
+    assert day_of(key) == ("2026-11-28" if layout == "dated" else "")
+
+
+def test_index_key_refuses_an_unknown_layout() -> None:
+    """GIVEN a layout we do not know THEN InvalidInput, never a guess."""
+    bottle = Bottle("jq", "1.7", "sonoma", 0, "b" * 64,
+                    f"https://ghcr.io/v2/homebrew/core/jq/blobs/sha256:{'b' * 64}")
+    with pytest.raises(InvalidInput, match="layout"):
+        index_key(bottle, "flat", "")
