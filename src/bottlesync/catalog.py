@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,15 +71,9 @@ def read_source(source: str, upstream: Upstream) -> bytes:
 
 def parse_catalog(data: bytes, source: str) -> Catalog:
     """Parse and validate; only a non-list or non-JSON document is fatal."""
-    try:
-        entries = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # too deep: RecursionError
-        raise CatalogError(f"the catalogue {source} is not JSON: {exc}") from None
-    if not isinstance(entries, list):
-        raise CatalogError(f"the catalogue {source} is a {type(entries).__name__}, not a list")
     catalog = Catalog(source=source, formulae={})
     is_valid = validator("catalog-entry").is_valid
-    for index, entry in enumerate(entries):
+    for index, entry in enumerate(iter_array(data, source)):
         try:
             if not (plainly_valid(entry) or is_valid(entry)):
                 raise InvalidEntry(f"{_where(source, index, entry)}: "
@@ -94,6 +90,109 @@ def parse_catalog(data: bytes, source: str) -> Catalog:
             continue
         catalog.formulae[formula.name] = formula
     return catalog
+
+
+def _not_json(source: str, exc: Exception) -> CatalogError:
+    """The fatal error for a catalogue that is not JSON at all."""
+    return CatalogError(f"the catalogue {source} is not JSON: {exc}")
+
+
+def iter_array(data: bytes, source: str) -> Iterator[Any]:
+    """The elements of a top-level JSON array, decoded one at a time (see _ArrayReader)."""
+    return iter(_ArrayReader(data, source))
+
+
+class _ArrayReader:
+    """Decode a top-level JSON array entry by entry through a 1 MiB text window.
+
+    json.loads of formula.json holds the whole text (4 bytes a character as soon as one
+    character lies outside the BMP: ~124 MB) and every object at once; beside boto3 that
+    overflows a 256 MB Lambda. Here only one window and the small Formula projections live.
+    The grammar is json.loads's: whatever it rejects raises CatalogError.
+    """
+
+    WINDOW = 1 << 20
+
+    def __init__(self, data: bytes, source: str) -> None:
+        self.data, self.source = data, source
+        try:
+            self._decode = codecs.getincrementaldecoder(json.detect_encoding(data))(
+                "surrogatepass").decode
+        except LookupError as exc:
+            raise _not_json(source, exc) from None
+        self.offset, self.buf, self.pos = 0, "", 0
+        self.decoder = json.JSONDecoder()
+
+    def _fill(self) -> bool:
+        """Append the next window of text to what is left; False when there is no more."""
+        if self.offset >= len(self.data):
+            return False
+        chunk = self.data[self.offset:self.offset + self.WINDOW]
+        self.offset += len(chunk)
+        try:
+            text = self._decode(chunk, final=self.offset >= len(self.data))
+        except UnicodeDecodeError as exc:
+            raise _not_json(self.source, exc) from None
+        self.buf, self.pos = self.buf[self.pos:] + text, 0
+        return True
+
+    def _next_char(self) -> str:
+        """Skip whitespace; the next character, or '' at the end of the document."""
+        while True:
+            self.pos = _WS.match(self.buf, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.buf) or not self._fill():
+                return self.buf[self.pos:self.pos + 1]
+
+    def _value(self) -> Any:
+        """The next JSON value; a value cut by the window's edge is retried with more text."""
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buf, self.pos)
+            except ValueError as exc:
+                if not self._fill():
+                    raise _not_json(self.source, exc) from None
+                continue
+            except RecursionError as exc:
+                raise _not_json(self.source, exc) from None
+            # only a number decodes without error when the window cuts it ("0." | "5"), and
+            # then it ends within a few characters of the window's edge: look further
+            if (isinstance(value, int | float) and end > len(self.buf) - 64
+                    and self._fill()):
+                continue
+            self.pos = end
+            return value
+
+    def _expect(self, chars: str) -> str:
+        """Consume one of `chars` after optional whitespace, or fail as json.loads would."""
+        char = self._next_char()
+        if not char or char not in chars:
+            found = repr(char) if char else "the end"
+            raise _not_json(self.source, ValueError(f"expected {' or '.join(chars)}, found "
+                                                    f"{found} at byte ~{self.offset}"))
+        self.pos += 1
+        return char
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._next_char() != "[":
+            self._not_a_list()
+        self.pos += 1
+        closed = self._next_char() == "]"
+        if closed:
+            self.pos += 1
+        while not closed:
+            self._next_char()
+            yield self._value()
+            closed = self._expect(",]") == "]"
+        if self._next_char():
+            raise _not_json(self.source, ValueError("extra data after the top-level array"))
+
+    def _not_a_list(self) -> None:
+        """The precise fatal error for a document that is not an array."""
+        try:
+            doc = json.loads(self.data)
+        except (ValueError, RecursionError) as exc:
+            raise _not_json(self.source, exc) from None
+        raise CatalogError(f"the catalogue {self.source} is a {type(doc).__name__}, not a list")
 
 
 def load_catalog(source: str, upstream: Upstream) -> Catalog:
@@ -141,6 +240,7 @@ def _formula(entry: dict[str, Any], where: str) -> Formula | None:
                    disabled=bool(entry.get("disabled", False)))
 
 
+_WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 _ROOT_URL_RE = re.compile(r"https?://[^\s/?#@\\]+(/[^\s?#\\]*)?[^/\s]")  # the schema's, anchored
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bottlesync.catalog import Catalog, load_catalog, parse_catalog
+from bottlesync.catalog import Catalog, _ArrayReader, iter_array, load_catalog, parse_catalog
 from bottlesync.errors import CatalogError
 from bottlesync.upstream import Upstream
 from tests.fakes.homebrew import FakeHomebrew
@@ -170,3 +174,44 @@ def test_catalogue_that_stays_unavailable(homebrew: FakeHomebrew, upstream: Upst
     with pytest.raises(CatalogError, match="gave up after 3 attempts"):
         load_catalog(homebrew.source_url, upstream)
     assert homebrew.count("catalogue") == 3
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(alphabet=st.characters(codec="utf-8")),  # astral characters included
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(JSON_VALUES, max_size=6), window=st.integers(1, 9),
+       indent=st.sampled_from([None, 0, 2]), ascii_only=st.booleans())
+def test_windowed_reader_agrees_with_json_loads(values: list[Any], window: int,
+                                                indent: int | None, ascii_only: bool) -> None:
+    """GIVEN any JSON array, any spacing, a window of a few bytes THEN the same elements."""
+    data = json.dumps(values, indent=indent, ensure_ascii=ascii_only).encode()
+    with patch.object(_ArrayReader, "WINDOW", window):
+        assert list(iter_array(data, "x")) == json.loads(data)
+
+
+@pytest.mark.parametrize("text", ['[1,]', '[1 2]', '[1', '[', '[] x', '[]]', '{"a": 1}', '3',
+                                  '', '[1e]', '["\\ud800"', b'[\xff]'.decode("latin-1")])
+def test_windowed_reader_fails_where_json_loads_fails(text: str) -> None:
+    """GIVEN what json.loads rejects (or a non-list) THEN CatalogError, never partial output."""
+    with patch.object(_ArrayReader, "WINDOW", 2), pytest.raises(CatalogError):
+        list(iter_array(text.encode("latin-1"), "x"))
+
+
+def test_windowed_reader_keeps_memory_to_a_window() -> None:
+    """GIVEN a 40 MB array with an astral character THEN the peak is far below json.loads's."""
+    data = json.dumps([{"desc": "x" * 4000, "n": i} for i in range(10_000)] + ["\U0001F37A"],
+                      ensure_ascii=False).encode()
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in iter_array(data, "x"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 10_001
+    assert peak < len(data) // 4  # json.loads needs ~4x the text: one UCS-4 str, then objects
