@@ -457,15 +457,20 @@ def test_fault_forever_until_cleared_and_match(hb: FakeHomebrew) -> None:
     assert [r.status for r in hb.requests if r.host == "blobs"] == [503, 503, 503, 200]
 
 
+def assert_requests_sees_a_broken_body(hb: FakeHomebrew, kind: str, location: str) -> None:
+    """Re-arm `kind` once: a real client (requests) must see the body break, not a short 200."""
+    hb.fault(kind, match="/ghcr1/")
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        requests.get(location, timeout=TIMEOUT)
+
+
 def test_fault_reset(hb: FakeHomebrew) -> None:
     """`reset`: headers and part of the body, then a TCP RST."""
     location = blob_host_url(hb, "libxml++", "all")
     hb.fault("reset", match="/ghcr1/")
     with pytest.raises(ConnectionResetError):
         raw_get(location)
-    hb.fault("reset", match="/ghcr1/")
-    with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        requests.get(location, timeout=TIMEOUT)
+    assert_requests_sees_a_broken_body(hb, "reset", location)
     assert requests.get(location, timeout=TIMEOUT).content == hb.blob("libxml++", "all")
     assert hb.faults_served["reset"] == 2
 
@@ -478,9 +483,7 @@ def test_fault_truncate(hb: FakeHomebrew) -> None:
     status, headers, body = raw_get(location)
     assert status == 200 and headers["Content-Length"] == str(size)
     assert body == hb.blob("libxml++", "all")[: size // 2]
-    hb.fault("truncate", match="/ghcr1/")
-    with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        requests.get(location, timeout=TIMEOUT)
+    assert_requests_sees_a_broken_body(hb, "truncate", location)
     assert hb.faults_served["truncate"] == 2
 
 
@@ -504,9 +507,7 @@ def test_fault_wrong_length(hb: FakeHomebrew) -> None:
     hb.fault("wrong_length", match="/ghcr1/")
     _, headers, body = raw_get(location)
     assert int(headers["Content-Length"]) > size and body == hb.blob("wget", "arm64_sequoia")
-    hb.fault("wrong_length", match="/ghcr1/")
-    with pytest.raises(requests.exceptions.ChunkedEncodingError):
-        requests.get(location, timeout=TIMEOUT)
+    assert_requests_sees_a_broken_body(hb, "wrong_length", location)
 
 
 def test_fault_stall(hb: FakeHomebrew) -> None:
