@@ -98,7 +98,7 @@ class PlanSyncRequest:
 
     def to_write(self, plan: Plan) -> Plan:
         """What to store: a dry run records its counts but an empty plan, so nothing is fetched."""
-        return replace(plan, items=[]) if self.dry_run else plan
+        return replace(plan, items=[], api=None) if self.dry_run else plan
 
 
 def plan_sync_output(plan: Plan, written: Plan, storage: Storage,
