@@ -32,7 +32,7 @@ def load_public_key(path: str | None) -> rsa.RSAPublicKey:
         pem = (Path(path).read_bytes() if path
                else resources.files("bottlesync").joinpath(PACKAGED_KEY).read_bytes())
     except OSError as exc:
-        raise ConfigError(f"sync.api_public_key: cannot read {where}: "
+        raise ConfigError(f"sync.api_public_key: {where}: cannot read: "
                           f"{exc.strerror or exc}") from None
     try:
         key = serialization.load_pem_public_key(pem)
