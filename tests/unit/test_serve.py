@@ -110,7 +110,7 @@ def test_conditional_get(server: MirrorServer, mirror: Path) -> None:
     assert ask(server, "/api/formula.jws.json", If_Modified_Since=modified)[0] == 304
     path = mirror / "api/formula.jws.json"
     path.write_text('{"payload": "[1]"}')
-    later = os.stat(path).st_mtime + 10
+    later = path.stat().st_mtime + 10
     os.utime(path, (later, later))
     status, headers, body = ask(server, "/api/formula.jws.json", If_None_Match=etag,
                                 If_Modified_Since=modified)
