@@ -78,7 +78,7 @@ def fetch_api(settings: Settings, upstream: Upstream, catalog: Catalog,
     """Fetch every API file and verify each `.jws.json`; ApiVerificationError is fatal.
 
     The signed catalogue itself is reused, not fetched twice. A file upstream lacks is
-    reported and left out.
+    reported and left out; without formula.jws.json there is no API to mirror at all.
     """
     base = api_base(settings.source)
     key = load_public_key(settings.api_public_key)
@@ -90,9 +90,13 @@ def fetch_api(settings: Settings, upstream: Upstream, catalog: Catalog,
             verified_payload(data, f"{base}{path}", key)
         return path, data
 
+    first = one(TOP_LEVEL[0])
+    if first[1] is None:  # a private catalogue without an API beside it: nothing to mirror
+        log.info("no API at %s (formula.jws.json: HTTP 404): API not mirrored", base)
+        return ApiFiles(missing=[f"{TOP_LEVEL[0]}: HTTP 404 (no API beside the catalogue)"])
     api = ApiFiles()
     with ThreadPoolExecutor(max_workers=max(1, settings.concurrency)) as pool:
-        for path, data in pool.map(one, api_paths(settings.tags, names)):
+        for path, data in [first, *pool.map(one, api_paths(settings.tags, names)[1:])]:
             if data is None:
                 api.missing.append(f"{path}: HTTP 404")
                 log.warning("API file %s%s is not upstream (404): not mirrored", base, path)
