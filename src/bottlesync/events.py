@@ -91,6 +91,8 @@ class PlanSyncRequest:
 
     def apply(self, settings: Settings) -> Settings:
         """The configured Settings with this request's overrides (validated like config.yaml)."""
+        if self.dry_run:  # a dry run fetches no API file (nothing would publish it)
+            settings = replace(settings, api=False)
         if self.formulae is None:
             return settings
         return Settings.from_mapping({"formulae": list(self.formulae)}, "plan_sync input",
@@ -98,7 +100,7 @@ class PlanSyncRequest:
 
     def to_write(self, plan: Plan) -> Plan:
         """What to store: a dry run records its counts but an empty plan, so nothing is fetched."""
-        return replace(plan, items=[], api=None) if self.dry_run else plan
+        return replace(plan, items=[]) if self.dry_run else plan
 
 
 def plan_sync_output(plan: Plan, written: Plan, storage: Storage,

@@ -64,7 +64,9 @@ def test_a_failed_bottle_holds_the_api_back(invoke: Invoke, signed_env: FakeHome
 
 
 def test_a_dry_run_stashes_nothing(invoke: Invoke, signed_env: FakeHomebrew) -> None:
-    """GIVEN a dry run THEN no API file is stashed, so Commit run cannot publish one."""
+    """GIVEN a dry run THEN no API file is fetched or stashed, so Commit run publishes none."""
     plan = invoke("plan_sync", {"dry_run": True})
     invoke("commit_run", {"run_id": plan["run_id"]})
     assert list_keys(f"runs/{plan['run_id']}/api/") == [] and list_keys("api/") == []
+    assert [r.path for r in signed_env.requests if r.path.startswith("/api/")] == [
+        "/api/formula.jws.json"]

@@ -195,3 +195,12 @@ def test_api_off_mirrors_no_api(run: Callable[..., CliResult], signed: FakeHomeb
     assert not (tmp_path / "mirror/api").exists()
     assert [r.path for r in signed.requests if r.path.startswith("/api/")] == [
         "/api/formula.jws.json"]
+
+
+def test_a_dry_run_fetches_no_api_file(run: Callable[..., CliResult], signed: FakeHomebrew,
+                                       tmp_path: Path) -> None:
+    """GIVEN --dry-run THEN only the (verified) catalogue is fetched from api/, nothing written."""
+    assert run("--dry-run").code == 0
+    assert [r.path for r in signed.requests if r.path.startswith("/api/")] == [
+        "/api/formula.jws.json"]
+    assert not (tmp_path / "mirror").exists()
