@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bottlesync.errors import ApiVerificationError, ConfigError
 from bottlesync.jws import is_signed, load_public_key, verified_payload
 from tests.fakes.signing import new_key, sign_jws, write_public_pem
 
+HOMEBREW_1_SHA256 = "f73fb42960f2948890dfcc9ff2b964dff5d1771269207ff766f642baabcf0cbb"
 PAYLOAD = json.dumps([{"name": "wget", "desc": "Internet file retriever \u2603"}])
 
 
@@ -54,12 +57,13 @@ def test_each_bad_file_is_refused_with_its_reason(key: rsa.RSAPrivateKey, make: 
 
 
 def test_the_packaged_key_is_homebrews() -> None:
-    """GIVEN no configured key THEN brew's homebrew-1.pem (4096-bit RSA) is the one used."""
+    """GIVEN no configured key THEN brew's Library/Homebrew/api/homebrew-1.pem is the one used
+    (4096-bit RSA; the SHA-256 of its DER form, taken from brew's copy)."""
     key = load_public_key(None)
-    shared = Path(__file__).parents[3] / "shared" / "homebrew-1.pem"
+    der = key.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
     assert key.key_size == 4096
-    if shared.is_file():  # the copy this package's file was taken from
-        assert load_public_key(str(shared)).public_numbers() == key.public_numbers()
+    assert hashlib.sha256(der).hexdigest() == HOMEBREW_1_SHA256
 
 
 def test_a_configured_key_replaces_it(tmp_path: Path, key: rsa.RSAPrivateKey) -> None:
