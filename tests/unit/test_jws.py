@@ -9,9 +9,17 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bottlesync.errors import ApiVerificationError, ConfigError
-from bottlesync.jws import is_signed, load_public_key, verified_payload
+from bottlesync.jws import (
+    is_signed,
+    load_public_key,
+    payload_span,
+    unescape,
+    verified_payload,
+)
 from tests.fakes.signing import new_key, sign_jws, write_public_pem
 
 HOMEBREW_1_SHA256 = "f73fb42960f2948890dfcc9ff2b964dff5d1771269207ff766f642baabcf0cbb"
@@ -91,3 +99,33 @@ def test_signed_names() -> None:
     """Only .jws.json names (query ignored) are signed files."""
     assert is_signed("https://x/api/formula.jws.json?x=1")
     assert not is_signed("https://x/api/formula.json")
+
+
+@given(text=st.text(), chunk=st.integers(min_value=2, max_value=64),
+       signatures_first=st.booleans(), ascii_only=st.booleans())
+@settings(max_examples=300)
+def test_the_payload_is_unescaped_in_pieces_exactly(text: str, chunk: int,
+                                                    signatures_first: bool,
+                                                    ascii_only: bool) -> None:
+    """GIVEN any payload text (escapes, non-BMP, lone surrogates) and member order THEN the
+    piecewise unescape gives json.loads's bytes, without decoding the document whole."""
+    payload = json.dumps({"desc": text, "more": [text, "\\\\\""]}, ensure_ascii=ascii_only)
+    members = {"payload": payload, "signatures": [{"header": {"kid": "x"}, "n": 1.5}]}
+    if signatures_first:
+        members = dict(reversed(list(members.items())))
+    document = json.dumps(members, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    span = payload_span(document)
+    assert span is not None
+    expected = json.loads(document)["payload"].encode("utf-8", "surrogatepass")
+    assert unescape(document[span[0]:span[1]], chunk) == expected
+
+
+@pytest.mark.parametrize("document", [
+    b'{"payload": "a", "payload": 5}', b'{"p\\u0061yload": "x"}', b'[]', b'{"payload": "x',
+    b'{"signatures": [1, {"a": "]"}], "x": true', b'{"a" 1}'])
+def test_odd_documents_fall_back_or_fail_cleanly(document: bytes,
+                                                 key: rsa.RSAPrivateKey) -> None:
+    """GIVEN documents the byte scan does not recognise THEN json.loads decides: a one-line
+    refusal, never a traceback or a payload from the wrong member."""
+    with pytest.raises(ApiVerificationError, match=r"^f: "):
+        verified_payload(document, "f", key.public_key())
