@@ -9,7 +9,7 @@ import pytest
 
 from bottlesync.api import api_base, api_paths, held_back, publish_api, stash_prefix
 from bottlesync.config import DEFAULT_SOURCE, Settings, load_config
-from bottlesync.errors import Failure
+from bottlesync.errors import ConfigError, Failure
 from bottlesync.storage import LocalStorage
 from tests.contract.conftest import ROOT
 from tests.unit.conftest import make_bottle, make_item
@@ -74,3 +74,15 @@ def test_no_stash_publishes_nothing(tmp_path: Path) -> None:
     assert publish_api(LocalStorage(tmp_path), RUN_ID, ITEMS, set(), []) == {
         "published": 0, "held": None}
     assert json.dumps(publish_api(LocalStorage(tmp_path), RUN_ID, [], set(), []))
+
+
+def test_api_settings_from_the_environment_and_config(tmp_path: Path) -> None:
+    """GIVEN BOTTLESYNC_API / BOTTLESYNC_API_PUBLIC_KEY THEN the Lambdas read them; a bad value
+    in config.yaml is a ConfigError naming the key."""
+    settings = Settings.from_env({"BOTTLESYNC_API": "false",
+                                  "BOTTLESYNC_API_PUBLIC_KEY": "/keys/private-tap.pem"})
+    assert (settings.api, settings.api_public_key) == (False, "/keys/private-tap.pem")
+    config = tmp_path / "config.yaml"
+    config.write_text("sync:\n  api: sometimes\n")
+    with pytest.raises(ConfigError, match=r"config.yaml: sync.api: 'sometimes' is not of type"):
+        load_config(config)
