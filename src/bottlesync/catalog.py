@@ -28,6 +28,7 @@ from bottlesync.errors import (
     InvalidEntry,
     TransientUpstreamError,
 )
+from bottlesync.jws import is_signed, load_public_key, verified_payload
 from bottlesync.schemas import first_error, validator
 from bottlesync.upstream import Upstream
 
@@ -52,6 +53,7 @@ class Catalog:
     source: str
     formulae: dict[str, Formula]
     invalid: list[Failure] = field(default_factory=list)
+    signed: bytes | None = None  # the verified formula.jws.json as fetched, to mirror as it is
 
 
 def read_source(source: str, upstream: Upstream) -> bytes:
@@ -196,8 +198,14 @@ class _ArrayReader:
 
 
 def load_catalog(source: str, upstream: Upstream) -> Catalog:
-    """Fetch and validate the catalogue named by `source`."""
-    return parse_catalog(read_source(source, upstream), source)
+    """Fetch and validate the catalogue named by `source`; a `.jws.json` one is verified first."""
+    data = read_source(source, upstream)
+    if not is_signed(source):
+        return parse_catalog(data, source)
+    key = load_public_key(upstream.settings.api_public_key)
+    catalog = parse_catalog(verified_payload(data, source, key), source)
+    catalog.signed = data
+    return catalog
 
 
 def _subject(index: int, entry: Any) -> str:

@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     render = actions.add_parser("render", help="print samconfig.toml tables of an environment")
     render.add_argument("--config", default=DEFAULT_CONFIG)
     render.add_argument("--env", required=True)
+    from bottlesync import cli_serve  # the server is imported only to be registered or run
+    cli_serve.add_parser(commands)
     return parser
 
 
@@ -173,6 +175,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         if args.command == "config":
             return cmd_config(args)
+        if args.command == "serve":
+            from bottlesync import cli_serve
+            return cli_serve.run(args, environ)
         settings = resolve_settings(args, environ)
         if args.command == "verify":
             return cmd_verify(args, settings)

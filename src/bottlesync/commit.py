@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bottlesync.api import publish_api
 from bottlesync.bottle import PlanItem, day_of, index_key
 from bottlesync.errors import Failure, InvalidInput
 from bottlesync.manifest import commit_entries
@@ -113,13 +114,15 @@ def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
     if entries:
         commit_entries(storage, entries, now=iso(when), sleep=sleep or time.sleep)
     published = publish_indexes(storage, run_id, items, set(entries), summary["layout"])
+    api = publish_api(storage, run_id, items, set(entries), failures)
     report = RunReport(run_id=run_id, selected=summary["selected"], present=summary["present"],
                        mirrored=len(entries), planned_bytes=summary["planned_bytes"],
                        bytes=sum(r.downloaded for r in results.values() if r.ok),
                        route=summary["route"], failures=failures)
     record = {**summary, **report.to_json(), "finished_at": iso(when),
               "added": sorted(entries), "planned_items": [i.bottle.file for i in items],
-              "indexes_published": published}
+              "indexes_published": published, "api_published": api["published"],
+              "api_held": api["held"]}
     storage.put_bytes(record_key(run_id), json.dumps(record, indent=1).encode())
     return report
 

@@ -13,7 +13,7 @@ import yaml
 from bottlesync.errors import ConfigError
 from bottlesync.schemas import first_error
 
-DEFAULT_SOURCE = "https://formulae.brew.sh/api/formula.json"
+DEFAULT_SOURCE = "https://formulae.brew.sh/api/formula.jws.json"
 DEFAULT_TAGS = ("arm64_tahoe", "arm64_sequoia", "arm64_sonoma", "sonoma", "arm64_linux",
                 "x86_64_linux")
 GIB = 1 << 30
@@ -54,6 +54,8 @@ class Settings:
     max_retry_after: float = 60.0
     backoff_base: float = 0.5
     trust_env: bool = False
+    api: bool = True
+    api_public_key: str | None = None
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], where: str,
@@ -107,7 +109,7 @@ class Settings:
 _LISTS = {"tags", "formulae", "allowed_hosts"}
 _INTS = {"concurrency", "attempts"}
 _FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base"}
-_BOOLS = {"skip_deprecated", "skip_disabled", "trust_env"}
+_BOOLS = {"skip_deprecated", "skip_disabled", "trust_env", "api"}
 NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy",
                                "requests_ca_bundle", "curl_ca_bundle"})
 

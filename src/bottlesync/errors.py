@@ -23,6 +23,10 @@ class CatalogUnavailable(CatalogError):
     """The catalogue host failed transiently on every attempt: the state machine retries later."""
 
 
+class ApiVerificationError(CatalogError):
+    """A Homebrew API file whose signature does not verify: fatal, nothing written."""
+
+
 class InvalidEntry(BottlesyncError):
     """One catalogue entry is unusable: it is reported and skipped, never fatal."""
 

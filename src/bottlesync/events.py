@@ -91,6 +91,8 @@ class PlanSyncRequest:
 
     def apply(self, settings: Settings) -> Settings:
         """The configured Settings with this request's overrides (validated like config.yaml)."""
+        if self.dry_run:  # a dry run fetches no API file (nothing would publish it)
+            settings = replace(settings, api=False)
         if self.formulae is None:
             return settings
         return Settings.from_mapping({"formulae": list(self.formulae)}, "plan_sync input",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bottlesync.api import ApiFiles, fetch_api, stash_prefix
 from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, key_for
 from bottlesync.catalog import load_catalog
 from bottlesync.config import Settings
@@ -80,6 +81,7 @@ class Plan:
     invalid: list[Failure] = field(default_factory=list)
     threshold: int = 0
     indexes: dict[str, bytes] = field(default_factory=dict)  # "<image>/<vr>" -> raw OCI index
+    api: ApiFiles | None = None  # verified API files for Commit run to publish (api: true)
 
     @property
     def planned_bytes(self) -> int:
@@ -99,7 +101,8 @@ class Plan:
                 "planned_bytes": self.planned_bytes, "route": self.route,
                 "threshold": self.threshold,
                 "unknown_sizes": sum(1 for i in self.items if i.size is None),
-                "invalid": [f.to_dict() for f in self.invalid]}
+                "invalid": [f.to_dict() for f in self.invalid],
+                **({"api_missing": self.api.missing} if self.api is not None else {})}
 
 
 def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now: datetime,
@@ -115,13 +118,15 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
                 if settings.seed_manifest else {})
         missing = [b for b in wanted
                    if not manifest.has(b.file, b.sha256) and seed.get(b.file) != b.sha256]
+    api = (fetch_api(settings, upstream, catalog, (b.name for b in wanted))
+           if settings.api else None)
     sizes, indexes = fetch_indexes(missing, upstream, settings.concurrency)
     day = f"{now.astimezone(UTC):%Y-%m-%d}"
     items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file)) for b in missing]
     return Plan(run_id=run_id or new_run_id(now), created_at=iso(now), source=settings.source,
                 base=storage.base, layout=settings.layout, selected=len(wanted),
                 present=len(wanted) - len(missing), items=items, invalid=catalog.invalid,
-                threshold=settings.ecs_threshold, indexes=indexes)
+                threshold=settings.ecs_threshold, indexes=indexes, api=api)
 
 
 @contextmanager
@@ -179,6 +184,9 @@ def write_plan(storage: Storage, plan: Plan, concurrency: int = 8) -> None:
     the summary (for Commit run), in parallel where there are many small objects."""
     objects = {index_stash_key(plan.run_id, *name.rsplit("/", 1)): raw
                for name, raw in plan.indexes.items()}
+    if plan.api is not None:
+        objects.update({stash_prefix(plan.run_id) + path: data
+                        for path, data in plan.api.files.items()})
     put_all(storage, objects, concurrency)
     items = [item.to_dict() for item in plan.items]
     storage.put_bytes(plan_key(plan.run_id), json.dumps(items, separators=(",", ":")).encode())

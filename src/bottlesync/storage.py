@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import threading
 import uuid
 import weakref
@@ -247,6 +248,29 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def open_public(self, key: str) -> tuple[IO[bytes], os.stat_result] | None:
+        """A regular file to serve, or None: never .bottlesync/, a directory, or a path that
+        resolves (through symlinks) outside the root."""
+        if not _is_safe(key) or key.split("/", 1)[0] == INTERNAL_DIR:
+            return None
+        root = self.root.resolve()
+        try:
+            path = (root / key).resolve(strict=True)
+            rel = path.relative_to(root)
+        except (OSError, RuntimeError, ValueError):  # missing, a loop, or outside the root
+            return None
+        if not rel.parts or rel.parts[0] == INTERNAL_DIR:
+            return None
+        try:  # O_NOFOLLOW: a symlink swapped in after resolve() is refused, not followed
+            handle = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+        except OSError:
+            return None
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            handle.close()
+            return None
+        return handle, info
 
 
 def _fsync_dir(path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,8 +28,8 @@ def run_sync(settings: Settings, *, storage: Storage, upstream: Upstream,
              clock: Callable[[], datetime] = lambda: datetime.now(UTC),
              s3_client: Any = None) -> RunReport:
     """Plan sync, Mirror bottles, Commit run; a dry run stops after planning and writes nothing."""
-    plan = build_plan(settings, upstream=upstream, storage=storage, now=clock(),
-                      s3_client=s3_client)
+    plan = build_plan(replace(settings, api=False) if dry_run else settings,  # no API fetch
+                      upstream=upstream, storage=storage, now=clock(), s3_client=s3_client)
     if on_plan is not None:
         on_plan(plan)
     if dry_run:

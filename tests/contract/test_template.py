@@ -194,7 +194,8 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(template: dict[str, 
                for r in rules)
     assert any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
                == {"Ref": "LifecycleDays"} for r in rules)
-    (deny,) = resources["MirrorBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = next(s for s in resources["MirrorBucketPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"] if s.get("Sid") == "DenyInsecureTransport")
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 

@@ -25,11 +25,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .bottles import CHUNK, make_bottle, platform_for, seed_for, write_synthetic
+from .signing import sign_jws
 
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 REGISTRY_PREFIX = "/v2/homebrew/core/"
 CATALOGUE_PATH = "/api/formula.json"
+API_PREFIX = "/api/"
 BLOB_HOST_PREFIX = "/ghcr1/blobs/"
 SLOW_CHUNK = 64 << 10
 BODY_FAULTS = frozenset({"reset", "truncate", "wrong_bytes", "wrong_length", "stall", "slow"})
@@ -351,6 +353,7 @@ class FakeHomebrew:
         formulae: Iterable[FakeFormula],
         token: str = "QQ==",
         workdir: Path | None = None,
+        api_key: Any = None,
     ) -> None:
         """Describe the upstream; nothing listens and nothing is written until start()."""
         self._formulae: dict[str, FakeFormula] = {}
@@ -380,6 +383,9 @@ class FakeHomebrew:
         self.requests: list[Recorded] = []
         self.auth_leaks: list[str] = []
         self.faults_served: collections.Counter[str] = collections.Counter()
+        self.api_key = api_key  # an RSA private key: serve the signed API files under /api/
+        self.api_overrides: dict[str, bytes] = {}  # path under /api/ -> body served instead
+        self._signed: dict[tuple[str, str], bytes] = {}
 
     # --- lifecycle -----------------------------------------------------------------------
     def __enter__(self) -> FakeHomebrew:
@@ -686,7 +692,49 @@ class FakeHomebrew:
             return _Response(200, [("Content-Type", "application/json; charset=utf-8")], body)
         if path.startswith(REGISTRY_PREFIX):
             return self._route_registry(path[len(REGISTRY_PREFIX) :], handler)
+        if path.startswith(API_PREFIX):
+            body = self.api_file(path[len(API_PREFIX) :])
+            if body is not None:
+                return _Response(200, [("Content-Type", "application/json")], body)
         return _text_response(404, "404 page not found\n")
+
+    # --- the signed JSON API (only with api_key) -----------------------------------------
+    def api_payloads(self) -> dict[str, str]:
+        """Path under /api/ -> the JSON text of each API file, as formulae.brew.sh lays them out."""
+        entries = {e["name"]: e for e in self.catalogue}
+        files = {
+            "formula.jws.json": json.dumps(self.catalogue),
+            "formula_tap_migrations.jws.json": "{}",
+            "cask.jws.json": "[]",
+            "cask_tap_migrations.jws.json": "{}",
+        }
+        tags = {t for f in self._formulae.values() for t in f.tags if t != "all"}
+        for tag in sorted(tags):
+            formulae = {n: e for n, e in entries.items()
+                        if {tag, "all"} & set(e["bottle"]["stable"]["files"])}
+            files[f"internal/packages.{tag}.jws.json"] = json.dumps({
+                "metadata": {"tag": tag}, "formulae": formulae, "casks": {},
+                "formula_aliases": {}, "formula_renames": {}, "tap_git_heads": {},
+                "tap_migrations": {}})
+        for name, entry in entries.items():
+            files[f"formula/{name}.json"] = json.dumps(entry)
+        return files
+
+    def api_file(self, path: str) -> bytes | None:
+        """The body of one API file (signed once per payload, so repeated GETs are identical)."""
+        if path in self.api_overrides:
+            return self.api_overrides[path]
+        if self.api_key is None:
+            return None
+        payload = self.api_payloads().get(path)
+        if payload is None:
+            return None
+        if not path.endswith(".jws.json"):
+            return payload.encode()
+        with self._lock:
+            if (path, payload) not in self._signed:
+                self._signed[(path, payload)] = sign_jws(payload, self.api_key)
+            return self._signed[(path, payload)]
 
     def _route_registry(self, rest: str, handler: _Handler) -> _Response:
         """ghcr.io: the OCI image index and blob redirects, both behind the bearer token."""
