@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bottlesync.errors import InvalidEntry, InvalidInput
+from bottlesync.hosts import url_problem
 
 LAYOUTS = ("bottle-domain", "artifact-domain", "dated")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@+._-]{0,127}")
@@ -130,6 +131,8 @@ def check_bottle(bottle: Bottle, where: str) -> None:
         problem = f"sha256 {bottle.sha256!r} is not 64 hex digits"
     if problem is None and not _url_has_bottle_form(bottle):
         problem = f"url {bottle.url!r} is not <root_url>{bottle.blob_path}"
+    if problem is None and (why := url_problem(bottle.url)) is not None:
+        problem = f"url {bottle.url!r} {why}"
     if problem is not None:
         raise InvalidEntry(f"{where}: {problem}")
 

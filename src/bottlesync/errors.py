@@ -39,6 +39,14 @@ class DisallowedURL(UpstreamError):
     """A URL or redirect that leaves the allowed hosts or is not https."""
 
 
+class BodyTooLarge(UpstreamError):
+    """A body longer than the registry announced (or than max_bottle_size): cut off, not kept."""
+
+
+class TransferStalled(UpstreamError):
+    """A download slower than the low-speed limit, or past its deadline: given up, not retried."""
+
+
 class DigestMismatch(BottlesyncError):
     """Downloaded bytes whose sha256 differs from the catalogue's: never made visible."""
 
