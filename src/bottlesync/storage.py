@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 PART_SIZE = 8 << 20  # S3 multipart part: memory per worker is bounded by this, not the bottle
+MAX_PART_SIZE = 64 << 20  # whatever size a (hostile) registry announces: 64 MiB x 9,000 > 500 GiB
 MAX_PARTS = 9_000
 INTERNAL_DIR = ".bottlesync"  # temp files and locks: outside every bottle prefix
 # segments that never start with "." (so never "." or ".."), no "\\", NUL, or empty segment
@@ -336,7 +337,7 @@ class S3Storage:
                      size_hint: int | None = None) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        part_size = max(PART_SIZE, -(-(size_hint or 0) // MAX_PARTS))
+        part_size = part_size_for(size_hint)
         digest = hashlib.sha256()
         buffer = bytearray()
         upload: _Multipart | None = None
@@ -389,6 +390,11 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+def part_size_for(size_hint: int | None) -> int:
+    """The multipart part size: grows with the announced size, clamped to PART_SIZE..MAX."""
+    return min(MAX_PART_SIZE, max(PART_SIZE, -(-(size_hint or 0) // MAX_PARTS)))
 
 
 class _Multipart:

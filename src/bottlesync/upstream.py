@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 
 from bottlesync import __version__
 from bottlesync.config import Settings
-from bottlesync.errors import BodyTooLarge, TransientUpstreamError, UpstreamError
+from bottlesync.errors import TransientUpstreamError, UpstreamError
 from bottlesync.hosts import HostPolicy
 from bottlesync.hosts import is_loopback as is_loopback  # re-exported: notify and tests use it
 from bottlesync.hosts import safe_url as _safe
@@ -171,9 +171,6 @@ class Upstream:
     def body(self, response: requests.Response, what: str, size: int | None) -> Iterator[bytes]:
         """The body within its bounds: announced size (or max_bottle_size), speed, deadline."""
         bounds = Bounds.for_size(self.settings, size)
-        announced = response.headers.get("Content-Length", "")
-        if announced.isdigit() and int(announced) > bounds.max_bytes:
-            raise BodyTooLarge(f"{what}: Content-Length {announced} is above {bounds.max_bytes}")
         return bounded(self.chunks(response, what), bounds, what, self.clock)
 
     def get_bytes(self, url: str, what: str, *, auth: bool = False, accept: str | None = None,
