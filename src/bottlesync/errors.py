@@ -11,6 +11,10 @@ class ConfigError(BottlesyncError):
     """Bad usage, config file or setting: exit 2, nothing written."""
 
 
+class DestinationError(ConfigError):
+    """A local destination that is a file, is not writable, or holds a symlink leading out."""
+
+
 class InvalidInput(BottlesyncError):
     """An event, plan or result fragment that does not have the documented shape."""
 
