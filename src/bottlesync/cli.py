@@ -24,6 +24,7 @@ from bottlesync.mirror import Progress
 from bottlesync.plan import Plan
 from bottlesync.storage import open_storage
 from bottlesync.sync import run_sync
+from bottlesync.terminal import InertFormatter, inert
 from bottlesync.ui import ProgressBar, print_plan, print_report, print_verify
 from bottlesync.upstream import Upstream
 from bottlesync.verify import check_mirror, repair_mirror
@@ -128,7 +129,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report.to_json()))
     elif args.quiet:
         for failure in report.failures:
-            print(f"bottlesync: {failure.bottle}: {failure.error}: {failure.message}",
+            print(f"bottlesync: {inert(failure.bottle)}: {failure.error}: {inert(failure.message)}",
                   file=sys.stderr)
     elif not args.dry_run:
         print_report(report, storage.base, settings.layout, time.monotonic() - started, sys.stdout)
@@ -168,8 +169,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """Entry point: exit 0 all present, 1 some failed, 2 bad usage/config/catalogue."""
     args = build_parser().parse_args(argv)
     environ = os.environ if env is None else env
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="bottlesync: %(levelname)s: %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)  # upstream text in warnings stays inert too
+    stderr.setFormatter(InertFormatter("bottlesync: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[stderr])
     try:
         if args.command == "config":
             return cmd_config(args)
@@ -178,7 +180,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_verify(args, settings)
         return cmd_sync(args, settings)
     except BottlesyncError as exc:
-        print(f"bottlesync: error: {exc}", file=sys.stderr)
+        print(f"bottlesync: error: {inert(exc)}", file=sys.stderr)
         return EXIT_FAILED if _is_partial(exc) else EXIT_USAGE
     except KeyboardInterrupt:
         print("bottlesync: interrupted: re-run to finish (nothing unverified is visible)",
