@@ -388,3 +388,42 @@ def test_s3_hostile_hint_keeps_parts_small(s3: Any, monkeypatch: pytest.MonkeyPa
                                                   size_hint=1 << 40)
     assert max(sent) <= 5 * MIB and sum(sent) == len(data)
     assert s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"].strip('"').endswith("-3")
+
+
+class _DiscardS3:
+    """An S3 client that accepts and forgets every upload (memory is ours alone to measure)."""
+
+    def create_multipart_upload(self, **kwargs: Any) -> dict[str, Any]:
+        return {"UploadId": "u"}
+
+    def upload_part(self, **kwargs: Any) -> dict[str, Any]:
+        return {"ETag": "e"}
+
+    def complete_multipart_upload(self, **kwargs: Any) -> dict[str, Any]:
+        return {}
+
+    def abort_multipart_upload(self, **kwargs: Any) -> dict[str, Any]:
+        return {}
+
+    def put_object(self, **kwargs: Any) -> dict[str, Any]:
+        return {"ETag": "e"}
+
+
+def test_s3_memory_stays_flat_under_a_hostile_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a 48 MiB body announced as 1 TiB, parts clamped to 4 MiB THEN the heap peak
+    (tracemalloc) is about two parts, not the body (today's real figures: 200 MiB announced as
+    2 TiB peaks at 129 MiB with 64 MiB parts; it was 422 MiB)."""
+    import tracemalloc
+
+    monkeypatch.setattr(storage_module, "PART_SIZE", 4 * MIB)
+    monkeypatch.setattr(storage_module, "MAX_PART_SIZE", 4 * MIB, raising=False)
+    chunk = b"\x06" * MIB
+    data_digest = hashlib.sha256(chunk * 48).hexdigest()
+    tracemalloc.start()
+    try:
+        S3Storage(BUCKET, "", client=_DiscardS3()).put_verified(
+            KEY, (chunk for _ in range(48)), data_digest, size_hint=1 << 40)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * MIB
