@@ -98,8 +98,7 @@ class HostPolicy:
         registry_hosts = frozenset(h.lower() for h in registry)
         hosts = {*DEFAULT_HOSTS, *(h.lower() for h in extra),
                  *(h.rpartition(":")[0] or h for h in registry_hosts)}
-        # a local catalogue file is the tests' and the demo's: its URLs may be on loopback
-        loopback = source_host is None or is_loopback(source_host.lower())
+        loopback = source_host is not None and is_loopback(source_host.lower())
         if source_host:
             hosts.add(source_host.lower())
         return cls(frozenset(hosts), loopback, registry_hosts)

@@ -89,3 +89,10 @@ def test_token_scope_with_a_port_and_loopback_source() -> None:
     assert policy.may_carry_token("http://127.0.0.1:5000/v2/x")
     assert not policy.may_carry_token("http://127.0.0.1:8000/v2/x")
     assert not policy.may_carry_token("http://127.0.0.2:5000/v2/x")
+
+
+def test_a_local_file_source_does_not_open_loopback() -> None:
+    """GIVEN a catalogue file (perhaps downloaded from anywhere) THEN loopback stays refused."""
+    for source in ("/srv/formula.json", "file:///srv/formula.json"):
+        with pytest.raises(DisallowedURL, match="loopback"):
+            HostPolicy.for_source(source).check("http://127.0.0.1:9001/x", "bottle x")
