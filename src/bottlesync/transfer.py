@@ -40,7 +40,7 @@ def bounded(chunks: Iterable[bytes], bounds: Bounds, what: str,
     for chunk in chunks:
         total += len(chunk)
         if total > bounds.max_bytes:
-            raise BodyTooLarge(f"{what}: body is longer than {bounds.max_bytes} bytes: cut off")
+            raise BodyTooLarge(f"{what}: body is larger than {bounds.max_bytes} bytes: cut off")
         window_bytes += len(chunk)
         now = clock()
         if bounds.deadline is not None and now - started > bounds.deadline:

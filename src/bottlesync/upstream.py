@@ -179,10 +179,11 @@ class Upstream:
         def call() -> bytes:
             with self.open(url, what, auth=auth, accept=accept) as response:
                 data = bytearray()
-                for chunk in self.chunks(response, what):
+                bounds = Bounds(limit, self.settings.low_speed_limit,
+                                self.settings.low_speed_time, None)
+                for chunk in bounded(self.chunks(response, what), bounds,
+                                     f"{what}: {_safe(url)}", self.clock):
                     data += chunk
-                    if len(data) > limit:
-                        raise UpstreamError(f"{what}: {_safe(url)} is larger than {limit} bytes")
                 return bytes(data)
         result: bytes = self.with_retries(call, what)
         return result

@@ -65,3 +65,14 @@ def test_a_trickle_is_given_up(homebrew: FakeHomebrew, tmp_path: Path,
     assert failures_of(result) == {JQ: "TransferStalled"}
     assert not (tmp_path / "mirror" / "bottles" / JQ).exists()
     assert homebrew.faults_served["trickle"] == 1
+
+
+def test_a_trickling_catalogue_is_given_up(homebrew: FakeHomebrew, tmp_path: Path,
+                                           cli: Callable[..., CliResult]) -> None:
+    """GIVEN the catalogue trickled one byte every 50 ms THEN exit 2 naming the stall, nothing
+    written (a catalogue and an OCI index are bounded like a bottle)."""
+    homebrew.fault("trickle", match="/api/formula.json", times=-1, delay=0.05)
+    result = cli("sync", "--json", low_speed_time=1, read_timeout=30)
+    assert result.code == 2
+    assert "bytes/s" in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "mirror").exists()

@@ -40,7 +40,7 @@ def test_bounds_follow_the_announced_size() -> None:
 def test_a_longer_body_is_cut_off() -> None:
     """GIVEN a body longer than allowed THEN BodyTooLarge before the extra bytes pass."""
     passed = []
-    with pytest.raises(BodyTooLarge, match="longer than 10 bytes"):
+    with pytest.raises(BodyTooLarge, match="larger than 10 bytes"):
         for chunk in bounded(iter([b"x" * 6, b"x" * 6, b"x" * 6]), Bounds(10, 1, 60, None),
                              "bottle b", StepClock(0.001)):
             passed.append(chunk)
