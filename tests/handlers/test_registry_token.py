@@ -57,3 +57,4 @@ def test_a_plain_token_variable_is_refused(function_env: Callable[..., None],
         invoke("mirror_batch", batch_for_fakes(load_event("mirror_batch"), homebrew))
     assert TOKEN not in str(caught.value)
     assert homebrew.requests == []
+
