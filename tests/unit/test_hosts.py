@@ -96,3 +96,11 @@ def test_a_local_file_source_does_not_open_loopback() -> None:
     for source in ("/srv/formula.json", "file:///srv/formula.json"):
         with pytest.raises(DisallowedURL, match="loopback"):
             HostPolicy.for_source(source).check("http://127.0.0.1:9001/x", "bottle x")
+
+
+def test_registry_hosts_are_allowed_hosts_too() -> None:
+    """GIVEN a registry host with a port THEN its URLs are allowed (and carry the token)."""
+    policy = HostPolicy.for_source(HTTPS_SOURCE, registry=["reg.example:8443"])
+    policy.check("https://reg.example:8443/v2/x", "bottle x")
+    assert policy.may_carry_token("https://reg.example:8443/v2/x")
+    assert not policy.may_carry_token("https://ghcr.io/v2/x")
