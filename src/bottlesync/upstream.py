@@ -105,6 +105,7 @@ class Upstream:
         to another scheme, host or port; a configured token only to a registry host, else the
         public anonymous token.
         """
+        self.policy.check(url, what)  # a malformed URL is DisallowedURL before anything parses it
         origin = _origin(url)
         current = url
         for _hop in range(MAX_REDIRECTS + 1):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bottlesync.config import Settings
 from bottlesync.errors import DisallowedURL
 from bottlesync.hosts import HostPolicy, safe_url, url_problem
+from bottlesync.upstream import Upstream
 
 HTTPS_SOURCE = "https://formulae.brew.sh/api/formula.json"
 LOOPBACK_SOURCE = "http://127.0.0.1:8000/api/formula.json"
@@ -104,3 +106,9 @@ def test_registry_hosts_are_allowed_hosts_too() -> None:
     policy.check("https://reg.example:8443/v2/x", "bottle x")
     assert policy.may_carry_token("https://reg.example:8443/v2/x")
     assert not policy.may_carry_token("https://ghcr.io/v2/x")
+
+
+def test_a_malformed_seed_url_is_disallowed_not_a_crash() -> None:
+    """GIVEN a malformed https URL handed to Upstream (a seed manifest) THEN DisallowedURL."""
+    with Upstream(Settings()) as upstream, pytest.raises(DisallowedURL, match="cannot be parsed"):
+        upstream.get_bytes("https://[::1/seed.json", "seed manifest")
