@@ -17,7 +17,13 @@ from rich.console import Console
 
 from bottlesync import __version__
 from bottlesync.bottle import LAYOUTS
-from bottlesync.config import ConfigFile, Settings, load_config, uses_network_env
+from bottlesync.config import (
+    TOKEN_VARIABLE,
+    ConfigFile,
+    Settings,
+    load_config,
+    uses_network_env,
+)
 from bottlesync.deploy import render_section
 from bottlesync.errors import BottlesyncError, ConfigError, ManifestConflict, StorageError
 from bottlesync.mirror import Progress
@@ -31,7 +37,6 @@ from bottlesync.verify import check_mirror, repair_mirror
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONFIG = "config.yaml"
-TOKEN_VARIABLE = "BOTTLESYNC_REGISTRY_TOKEN"
 log = logging.getLogger("bottlesync")
 
 
