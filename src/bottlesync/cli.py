@@ -17,13 +17,7 @@ from rich.console import Console
 
 from bottlesync import __version__
 from bottlesync.bottle import LAYOUTS
-from bottlesync.config import (
-    TOKEN_VARIABLE,
-    ConfigFile,
-    Settings,
-    load_config,
-    uses_network_env,
-)
+from bottlesync.config import TOKEN_VARIABLE, ConfigFile, Settings, load_config, uses_network_env
 from bottlesync.deploy import render_section
 from bottlesync.errors import BottlesyncError, ConfigError, ManifestConflict, StorageError
 from bottlesync.mirror import Progress
