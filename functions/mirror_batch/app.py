@@ -3,12 +3,14 @@
 import os
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from bottlesync.config import Settings
 from bottlesync.events import BatchInput
 from bottlesync.mirror import mirror_items
+from bottlesync.registry_secret import with_registry_token
 from bottlesync.storage import open_storage
 from bottlesync.upstream import Upstream
 
@@ -19,7 +21,8 @@ logger, metrics, tracer = Logger(), Metrics(), Tracer()
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = Settings.from_env(os.environ)
+    settings = with_registry_token(Settings.from_env(os.environ), os.environ,
+                                   lambda: boto3.client("secretsmanager"))
     storage = open_storage(settings.dest)
     batch = BatchInput.from_event(event, base=storage.base)
     with Upstream(settings) as upstream:

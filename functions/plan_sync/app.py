@@ -4,12 +4,14 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from bottlesync.config import Settings
 from bottlesync.events import HandlerConfig, PlanSyncRequest, plan_sync_output
 from bottlesync.plan import build_plan, write_plan
+from bottlesync.registry_secret import with_registry_token
 from bottlesync.storage import open_storage
 from bottlesync.upstream import Upstream
 
@@ -21,7 +23,8 @@ logger, metrics, tracer = Logger(), Metrics(), Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request, config = PlanSyncRequest.from_event(event), HandlerConfig.from_env(os.environ)
-    settings = request.apply(Settings.from_env(os.environ))
+    settings = with_registry_token(request.apply(Settings.from_env(os.environ)), os.environ,
+                                   lambda: boto3.client("secretsmanager"))
     storage = open_storage(settings.dest)
     with Upstream(settings) as upstream:
         plan = build_plan(settings, upstream=upstream, storage=storage, now=datetime.now(UTC))

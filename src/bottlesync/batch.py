@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from bottlesync.bottle import PlanItem
 from bottlesync.config import Settings
@@ -16,6 +17,7 @@ from bottlesync.events import HandlerConfig, bucket_key
 from bottlesync.mirror import mirror_items
 from bottlesync.notify import Notifier, progress_message
 from bottlesync.plan import check_run_id, plan_key, read_items
+from bottlesync.registry_secret import with_registry_token
 from bottlesync.storage import Storage, open_storage
 from bottlesync.upstream import Upstream
 
@@ -102,7 +104,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         args = build_parser(config).parse_args(argv)
         if args.chunk_items < 1 or args.progress_every < 1:
             raise ConfigError("--chunk-items and --progress-every must be >= 1")
-        settings = Settings.from_env(environ)
+        settings = with_registry_token(Settings.from_env(environ), environ, _secrets_client)
         return run(args, settings, environ, Notifier.from_config(config))
     except (ConfigError, InvalidInput) as exc:
         print(f"bottlesync.batch: error: {exc}", file=sys.stderr)
@@ -110,6 +112,13 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     except BottlesyncError as exc:
         print(f"bottlesync.batch: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _secrets_client() -> Any:
+    """A Secrets Manager client, made only when a registry token secret is configured."""
+    import boto3
+
+    return boto3.client("secretsmanager")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bottlesync.errors import InvalidEntry, InvalidInput
+from bottlesync.hosts import url_problem
 
 LAYOUTS = ("bottle-domain", "artifact-domain", "dated")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9@+._-]{0,127}")
@@ -130,6 +131,8 @@ def check_bottle(bottle: Bottle, where: str) -> None:
         problem = f"sha256 {bottle.sha256!r} is not 64 hex digits"
     if problem is None and not _url_has_bottle_form(bottle):
         problem = f"url {bottle.url!r} is not <root_url>{bottle.blob_path}"
+    if problem is None and (why := url_problem(bottle.url)) is not None:
+        problem = f"url {bottle.url!r} {why}"
     if problem is not None:
         raise InvalidEntry(f"{where}: {problem}")
 
@@ -195,3 +198,19 @@ def is_layout_key(bottle: Bottle, key: object) -> bool:
     if rest == bottle.file and DAY_RE.fullmatch(day):
         return True
     return key in (key_for(bottle, "bottle-domain", ""), key_for(bottle, "artifact-domain", ""))
+
+
+def is_manifest_key(file: str, sha256: str, key: object) -> bool:
+    """True when `key` is a layout key of the bottle `file`: a manifest entry cannot point at
+    the manifest, a run record or a temp file (verify --repair would overwrite it)."""
+    match = BREW_FILE_RE.search(file)
+    if match is None:
+        return False
+    tag, rebuild = match.group(1), int(match.group(2) or 0)
+    stem = file[: match.start()]  # <name>-<pkgver>; a name may itself hold "-"
+    for at in (i for i, char in enumerate(stem) if char == "-"):
+        bottle = Bottle(stem[:at], stem[at + 1:], tag, rebuild, sha256, "")
+        if (name_problem(bottle.name) is None and bottle.file == file
+                and is_layout_key(bottle, key)):
+            return True
+    return False

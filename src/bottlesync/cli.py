@@ -17,20 +17,20 @@ from rich.console import Console
 
 from bottlesync import __version__
 from bottlesync.bottle import LAYOUTS
-from bottlesync.config import ConfigFile, Settings, load_config, uses_network_env
+from bottlesync.config import TOKEN_VARIABLE, ConfigFile, Settings, load_config, uses_network_env
 from bottlesync.deploy import render_section
 from bottlesync.errors import BottlesyncError, ConfigError, ManifestConflict, StorageError
 from bottlesync.mirror import Progress
 from bottlesync.plan import Plan
 from bottlesync.storage import open_storage
 from bottlesync.sync import run_sync
+from bottlesync.terminal import InertFormatter, inert
 from bottlesync.ui import ProgressBar, print_plan, print_report, print_verify
 from bottlesync.upstream import Upstream
 from bottlesync.verify import check_mirror, repair_mirror
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONFIG = "config.yaml"
-TOKEN_VARIABLE = "BOTTLESYNC_REGISTRY_TOKEN"
 log = logging.getLogger("bottlesync")
 
 
@@ -130,7 +130,7 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(report.to_json()))
     elif args.quiet:
         for failure in report.failures:
-            print(f"bottlesync: {failure.bottle}: {failure.error}: {failure.message}",
+            print(f"bottlesync: {inert(failure.bottle)}: {failure.error}: {inert(failure.message)}",
                   file=sys.stderr)
     elif not args.dry_run:
         print_report(report, storage.base, settings.layout, time.monotonic() - started, sys.stdout)
@@ -170,8 +170,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     """Entry point: exit 0 all present, 1 some failed, 2 bad usage/config/catalogue."""
     args = build_parser().parse_args(argv)
     environ = os.environ if env is None else env
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="bottlesync: %(levelname)s: %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)  # upstream text in warnings stays inert too
+    stderr.setFormatter(InertFormatter("bottlesync: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[stderr])
     try:
         if args.command == "config":
             return cmd_config(args)
@@ -183,7 +184,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return cmd_verify(args, settings)
         return cmd_sync(args, settings)
     except BottlesyncError as exc:
-        print(f"bottlesync: error: {exc}", file=sys.stderr)
+        print(f"bottlesync: error: {inert(exc)}", file=sys.stderr)
         return EXIT_FAILED if _is_partial(exc) else EXIT_USAGE
     except KeyboardInterrupt:
         print("bottlesync: interrupted: re-run to finish (nothing unverified is visible)",

@@ -20,6 +20,7 @@ GIB = 1 << 30
 _UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": GIB, "TiB": 1 << 40}
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?) ?(B|KiB|MiB|GiB|TiB)")
 ENV_PREFIX = "BOTTLESYNC_"
+TOKEN_VARIABLE = "BOTTLESYNC_REGISTRY_TOKEN"
 
 
 def parse_size(value: int | str) -> int:
@@ -56,6 +57,10 @@ class Settings:
     trust_env: bool = False
     api: bool = True
     api_public_key: str | None = None
+    registry_hosts: tuple[str, ...] = ("ghcr.io",)
+    max_bottle_size: int = 64 * GIB
+    low_speed_limit: int = 1024
+    low_speed_time: float = 60.0
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], where: str,
@@ -66,7 +71,7 @@ class Settings:
             raise ConfigError(f"{where}: {problem.removeprefix('sync.').removeprefix('sync: ')}")
         values: dict[str, Any] = {}
         for key, value in raw.items():
-            if key == "ecs_threshold":
+            if key in _SIZES:
                 values[key] = parse_size(value)
             elif isinstance(value, list):
                 values[key] = tuple(value)
@@ -78,6 +83,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Settings for a Lambda or container: BOTTLESYNC_<FIELD> variables over the defaults."""
         raw: dict[str, Any] = {}
+        if env.get(TOKEN_VARIABLE):
+            raise ConfigError(f"environment variable {TOKEN_VARIABLE} is not read here: on AWS the "
+                              f"registry token comes from Secrets Manager (RegistryTokenSecretArn)")
         for f in fields(cls):
             name = ENV_PREFIX + f.name.upper()
             if name in env:
@@ -106,9 +114,10 @@ class Settings:
         return out
 
 
-_LISTS = {"tags", "formulae", "allowed_hosts"}
-_INTS = {"concurrency", "attempts"}
-_FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base"}
+_LISTS = {"tags", "formulae", "allowed_hosts", "registry_hosts"}
+_INTS = {"concurrency", "attempts", "low_speed_limit"}
+_FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base", "low_speed_time"}
+_SIZES = {"ecs_threshold", "max_bottle_size"}
 _BOOLS = {"skip_deprecated", "skip_disabled", "trust_env", "api"}
 NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy",
                                "requests_ca_bundle", "curl_ca_bundle"})
@@ -132,7 +141,7 @@ def _from_text(name: str, text: str, variable: str) -> Any:
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(text)
             return text.lower() in ("true", "1")
-        if name == "ecs_threshold" and text.isdigit():
+        if name in _SIZES and text.isdigit():
             return int(text)
     except ValueError:
         raise ConfigError(f"environment variable {variable}={text!r} is not a valid {name}"
@@ -181,5 +190,17 @@ def load_config(path: str | Path) -> ConfigFile:
     problem = first_error("config", data)
     if problem is not None:
         raise ConfigError(f"{where}: {problem}")
+    _refuse_token(data, where)
     return ConfigFile(path=where, sync=data.get("sync", {}),
                       environments=data.get("environments", {}))
+
+
+def _refuse_token(data: Mapping[str, Any], where: str) -> None:
+    """A secret in a committed file leaks: the token comes from the environment alone."""
+    sections = {"sync": data.get("sync") or {}}
+    for env, section in (data.get("environments") or {}).items():
+        sections[f"environments.{env}.sync"] = section.get("sync") or {}
+    for name, section in sections.items():
+        if "registry_token" in section:
+            raise ConfigError(f"{where}: {name}.registry_token: a secret does not belong in the "
+                              f"config file; set {TOKEN_VARIABLE} in the environment instead")

@@ -11,6 +11,10 @@ class ConfigError(BottlesyncError):
     """Bad usage, config file or setting: exit 2, nothing written."""
 
 
+class DestinationError(ConfigError):
+    """A local destination that is a file, is not writable, or holds a symlink leading out."""
+
+
 class InvalidInput(BottlesyncError):
     """An event, plan or result fragment that does not have the documented shape."""
 
@@ -41,6 +45,14 @@ class TransientUpstreamError(UpstreamError):
 
 class DisallowedURL(UpstreamError):
     """A URL or redirect that leaves the allowed hosts or is not https."""
+
+
+class BodyTooLarge(UpstreamError):
+    """A body longer than the registry announced (or than max_bottle_size): cut off, not kept."""
+
+
+class TransferStalled(UpstreamError):
+    """A download slower than the low-speed limit, or past its deadline: given up, not retried."""
 
 
 class DigestMismatch(BottlesyncError):

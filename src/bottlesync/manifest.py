@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bottlesync.bottle import SHA256_RE
+from bottlesync.bottle import SHA256_RE, is_manifest_key
 from bottlesync.errors import BottlesyncError, ManifestConflict, ManifestError, UnsafeKey
 from bottlesync.schemas import first_error
 from bottlesync.storage import S3Storage, Storage, check_key
@@ -65,6 +65,9 @@ def _check_entry(file: str, entry: object, where: str) -> None:
         check_key(entry.get("key"))  # type: ignore[arg-type]
     except UnsafeKey as exc:
         raise ManifestError(f"{where}: bottles.{file}.key: {exc}") from None
+    if not is_manifest_key(file, sha, entry.get("key")):
+        raise ManifestError(f"{where}: bottles.{file}.key: {entry.get('key')!r} is not a "
+                            f"bottle key of {file!r} in any layout")
 
 
 def load_manifest(storage: Storage) -> tuple[Manifest, str | None]:

@@ -160,7 +160,7 @@ def _fetch(item: PlanItem, storage: Storage, upstream: Upstream, progress: Progr
     sent = [0]
     try:
         with upstream.open(b.url, f"bottle {b.file}", auth=True) as response:
-            chunks = _counted(upstream.chunks(response, b.file), progress, sent)
+            chunks = _counted(upstream.body(response, b.file, item.size), progress, sent)
             return storage.put_verified(item.key, chunks, b.sha256, size_hint=item.size)
     except BottlesyncError:
         progress.advance(-sent[0])  # a failed attempt's bytes will be fetched again: un-count

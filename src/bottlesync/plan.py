@@ -21,6 +21,7 @@ from bottlesync.errors import BottlesyncError, Failure, InvalidInput
 from bottlesync.manifest import load_manifest, load_seed
 from bottlesync.selection import select
 from bottlesync.storage import Storage
+from bottlesync.transfer import refuse_oversized
 from bottlesync.upstream import Upstream, index_sizes
 
 log = logging.getLogger(__name__)
@@ -123,9 +124,11 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
     sizes, indexes = fetch_indexes(missing, upstream, settings.concurrency)
     day = f"{now.astimezone(UTC):%Y-%m-%d}"
     items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file)) for b in missing]
+    items, oversized = refuse_oversized(items, settings.max_bottle_size)
+    invalid = catalog.invalid + oversized
     return Plan(run_id=run_id or new_run_id(now), created_at=iso(now), source=settings.source,
                 base=storage.base, layout=settings.layout, selected=len(wanted),
-                present=len(wanted) - len(missing), items=items, invalid=catalog.invalid,
+                present=len(wanted) - len(missing), items=items, invalid=invalid,
                 threshold=settings.ecs_threshold, indexes=indexes, api=api)
 
 

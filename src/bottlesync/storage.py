@@ -19,13 +19,22 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from bottlesync.errors import ConfigError, DigestMismatch, ManifestConflict, StorageError, UnsafeKey
+from bottlesync.errors import (
+    ConfigError,
+    DestinationError,
+    DigestMismatch,
+    ManifestConflict,
+    StorageError,
+    UnsafeKey,
+)
+from bottlesync.jail import check_inside, nearest_directory, preflight
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 CHUNK = 1 << 20
 PART_SIZE = 8 << 20  # S3 multipart part: memory per worker is bounded by this, not the bottle
+MAX_PART_SIZE = 64 << 20  # whatever size a (hostile) registry announces: 64 MiB x 9,000 > 500 GiB
 MAX_PARTS = 9_000
 INTERNAL_DIR = ".bottlesync"  # temp files and locks: outside every bottle prefix
 # segments that never start with "." (so never "." or ".."), no "\\", NUL, or empty segment
@@ -109,10 +118,13 @@ def open_storage(dest: str, *, s3_client: Any = None) -> Storage:
         parts = urlsplit(dest)
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ConfigError(f"{dest}: a file:// destination must be file:///absolute/path")
-        return LocalStorage(Path(parts.path))
-    if "://" in dest:
+        root = Path(parts.path)
+    elif "://" in dest:
         raise ConfigError(f"{dest}: destination must be a directory, file:///path or s3://bucket")
-    return LocalStorage(Path(dest))
+    else:
+        root = Path(dest)
+    nearest_directory(root)  # a file in the way: one clear line before anything is read
+    return LocalStorage(root)
 
 
 class LocalStorage:
@@ -131,12 +143,21 @@ class LocalStorage:
         return self.root / check_key(key)
 
     def _tmp(self) -> Path:
+        return self._ready() / f"{uuid.uuid4().hex}.part"
+
+    def _ready(self) -> Path:
+        """The temp directory; on the first write, check the jail before touching anything."""
         tmp = self.root / INTERNAL_DIR / "tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
         with self._writing:
             if self._writer is None:
+                preflight(self.root)
+                try:
+                    tmp.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise DestinationError(f"{tmp}: cannot create: {exc.strerror}") from None
+                check_inside(self.root, tmp)
                 self._writer = self._sweep(tmp)
-        return tmp / f"{uuid.uuid4().hex}.part"
+        return tmp
 
     def _sweep(self, tmp: Path) -> IO[str]:
         """Hold a shared writers' flock while alive; if alone, delete dead writers' temp files."""
@@ -193,7 +214,9 @@ class LocalStorage:
                 os.fsync(fh.fileno())
             if sha256 is not None and digest.hexdigest() != sha256:
                 raise DigestMismatch(self.describe(key), sha256, digest.hexdigest())
+            check_inside(self.root, target.parent)
             target.parent.mkdir(parents=True, exist_ok=True)
+            check_inside(self.root, target.parent)  # a symlink planted meanwhile
             tmp.replace(target)
             published = True
             _fsync_dir(target.parent)
@@ -217,6 +240,8 @@ class LocalStorage:
     def _lock(self, key: str) -> Iterator[None]:
         """An exclusive flock on `.bottlesync/locks/<key>.lock` (released if we die)."""
         lock = self.root / INTERNAL_DIR / "locks" / (check_key(key).replace("/", "%") + ".lock")
+        self._ready()
+        check_inside(self.root, lock.parent)
         lock.parent.mkdir(parents=True, exist_ok=True)
         with lock.open("a") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
@@ -247,7 +272,9 @@ class LocalStorage:
                 yield rel
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        check_inside(self.root, path.parent)
+        path.unlink(missing_ok=True)
 
     def open_public(self, key: str) -> tuple[IO[bytes], os.stat_result] | None:
         """A regular file to serve, or None: never .bottlesync/, a directory, or a path that
@@ -360,7 +387,7 @@ class S3Storage:
                      size_hint: int | None = None) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        part_size = max(PART_SIZE, -(-(size_hint or 0) // MAX_PARTS))
+        part_size = part_size_for(size_hint)
         digest = hashlib.sha256()
         buffer = bytearray()
         upload: _Multipart | None = None
@@ -413,6 +440,11 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+def part_size_for(size_hint: int | None) -> int:
+    """The multipart part size: grows with the announced size, clamped to PART_SIZE..MAX."""
+    return min(MAX_PART_SIZE, max(PART_SIZE, -(-(size_hint or 0) // MAX_PARTS)))
 
 
 class _Multipart:

@@ -6,6 +6,7 @@ import threading
 from typing import IO, Any
 
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -23,6 +24,7 @@ from rich.text import Text
 from bottlesync.commit import RunReport
 from bottlesync.mirror import BottleResult
 from bottlesync.plan import Plan
+from bottlesync.terminal import inert
 from bottlesync.units import human_bytes
 from bottlesync.verify import VerifyReport
 
@@ -73,7 +75,8 @@ class ProgressBar:
             with self._lock:
                 self._progress.advance(self._bottles, 1)
                 if not result.ok:
-                    self._progress.console.print(f"[red]failed[/red] {result.message}")
+                    message = escape(inert(result.message))  # neither markup nor escapes
+                    self._progress.console.print(f"[red]failed[/red] {message}")
 
     def stop(self) -> None:
         """Leave the final bars on screen."""
@@ -115,13 +118,13 @@ def print_verify(report: VerifyReport, base: str, out: IO[str]) -> None:
     for file in (report.missing + report.corrupt)[:MAX_LISTED]:
         state = "repaired" if file in report.repaired else (
             "missing" if file in report.missing else "corrupt")
-        out.write(f"  {state}: {file}\n")
+        out.write(f"  {state}: {inert(file)}\n")
     _print_failures(report.unrepaired, out)
 
 
 def _print_failures(failures: list[Any], out: IO[str]) -> None:
     """The first failures, each naming its bottle, error class and cause."""
     for failure in failures[:MAX_LISTED]:
-        out.write(f"  ! {failure.bottle}: {failure.error}: {failure.message}\n")
+        out.write(f"  ! {inert(failure.bottle)}: {failure.error}: {inert(failure.message)}\n")
     if len(failures) > MAX_LISTED:
         out.write(f"  ! ... and {len(failures) - MAX_LISTED} more (see the run record)\n")

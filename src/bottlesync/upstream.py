@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import email.utils
-import ipaddress
 import json
 import random
 import socket
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -21,10 +17,15 @@ from requests.adapters import HTTPAdapter
 
 from bottlesync import __version__
 from bottlesync.config import Settings
-from bottlesync.errors import DisallowedURL, TransientUpstreamError, UpstreamError
+from bottlesync.errors import TransientUpstreamError, UpstreamError
+from bottlesync.hosts import HostPolicy
+from bottlesync.hosts import is_loopback as is_loopback  # re-exported: notify and tests use it
+from bottlesync.hosts import safe_url as _safe
+from bottlesync.throttle import RetryableUpstream, Throttle
+from bottlesync.throttle import retry_after_seconds as retry_after_seconds  # re-exported
+from bottlesync.transfer import Bounds, bounded
 
 ANONYMOUS_TOKEN = "QQ=="
-DEFAULT_HOSTS = ("ghcr.io", "pkg-containers.githubusercontent.com")
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
@@ -36,109 +37,17 @@ _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout,
                    ConnectionError, TimeoutError)
 
 
-class RetryableUpstream(TransientUpstreamError):
-    """A transient error carrying the delay the server asked for (Retry-After), if any."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-@dataclass(frozen=True)
-class HostPolicy:
-    """Which hosts a URL may name: https everywhere, plain http only on loopback."""
-
-    hosts: frozenset[str]
-
-    @classmethod
-    def for_source(cls, source: str, extra: Iterable[str] = ()) -> HostPolicy:
-        """The source's host, the registry hosts, and the configured extras."""
-        source_host = urlsplit(source).hostname if "://" in source else None
-        hosts = {*DEFAULT_HOSTS, *(h.lower() for h in extra)}
-        if source_host:
-            hosts.add(source_host.lower())
-        return cls(frozenset(hosts))
-
-    def check(self, url: str, what: str) -> None:
-        """Raise DisallowedURL naming `what` unless the URL is allowed."""
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        loopback = is_loopback(host)
-        if parts.scheme not in ("https", "http") or not host:
-            raise DisallowedURL(f"{what}: {url!r} is not an http(s) URL")
-        if parts.scheme == "http" and not loopback:
-            raise DisallowedURL(f"{what}: {url!r} is not https (plain http is for loopback only)")
-        if parts.username or parts.password:
-            raise DisallowedURL(f"{what}: {_safe(url)!r} carries credentials in the URL")
-        if not loopback and host not in self.hosts:
-            raise DisallowedURL(f"{what}: host {host!r} of {_safe(url)!r} is not allowed")
-
-
-def _safe(url: str) -> str:
-    """The URL without query or userinfo, for messages (signed URLs carry secrets)."""
-    p = urlsplit(url)
-    host = p.hostname or ""
-    port = f":{p.port}" if p.port else ""
-    return f"{p.scheme}://{host}{port}{p.path}"
-
-
-class Throttle:
-    """A pause shared by every worker: one 429 slows the whole pool, not only its own thread."""
-
-    def __init__(self, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self._sleep = sleep
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._not_before = 0.0
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request for at least `seconds` from now."""
-        with self._lock:
-            self._not_before = max(self._not_before, self._clock() + seconds)
-
-    def wait(self) -> None:
-        """Sleep until the shared pause is over."""
-        while True:
-            with self._lock:
-                delay = self._not_before - self._clock()
-            if delay <= 0:
-                return
-            self._sleep(delay)
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta or HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 class Upstream:
     """HTTP access to the catalogue and the registry; one per run, shared by the worker threads."""
 
     def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
-        self.policy = HostPolicy.for_source(settings.source, settings.allowed_hosts)
-        self.token = settings.registry_token or ANONYMOUS_TOKEN
+        self.policy = HostPolicy.for_source(settings.source, settings.allowed_hosts,
+                                            settings.registry_hosts)
+        self.token = settings.registry_token
+        self.clock = clock
         self.timeout = (settings.connect_timeout, settings.read_timeout)
         self.sleep = sleep
         self.throttle = Throttle(sleep=sleep)
@@ -193,8 +102,10 @@ class Upstream:
         """One GET (no retry) following allowed redirects; yields a streaming 200 response.
 
         The Authorization header goes only to the origin of `url`, never across a redirect
-        to another scheme, host or port.
+        to another scheme, host or port; a configured token only to a registry host, else the
+        public anonymous token.
         """
+        self.policy.check(url, what)  # a malformed URL is DisallowedURL before anything parses it
         origin = _origin(url)
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
@@ -203,7 +114,7 @@ class Upstream:
             if accept:
                 headers["Accept"] = accept
             if auth and _origin(current) == origin:
-                headers["Authorization"] = f"Bearer {self.token}"
+                headers["Authorization"] = f"Bearer {self._token_for(current)}"
             response = self._send(current, headers, what)
             if response.status_code in REDIRECT_STATUS and "Location" in response.headers:
                 current = urljoin(current, response.headers["Location"])
@@ -216,6 +127,12 @@ class Upstream:
                 response.close()
             return
         raise UpstreamError(f"{what}: more than {MAX_REDIRECTS} redirects from {_safe(url)}")
+
+    def _token_for(self, url: str) -> str:
+        """The configured token for a registry host, the anonymous one anywhere else."""
+        if self.token and self.policy.may_carry_token(url):
+            return self.token
+        return ANONYMOUS_TOKEN
 
     def _send(self, url: str, headers: dict[str, str], what: str) -> requests.Response:
         """Send one request after the shared throttle; network failures become transient."""
@@ -246,10 +163,16 @@ class Upstream:
     # -- conveniences --------------------------------------------------------------------
     def chunks(self, response: requests.Response, what: str) -> Iterator[bytes]:
         """The raw body (no decoding) in 1 MiB chunks; short or broken bodies become transient."""
-        try:
-            yield from response.raw.stream(CHUNK, decode_content=False)
+        try:  # read1: a trickle yields what came, so the low-speed check runs between reads
+            while chunk := response.raw.read1(CHUNK, decode_content=False):
+                yield chunk
         except _NETWORK_ERRORS as exc:
             raise RetryableUpstream(f"{what}: {_safe(response.url)}: {_reason(exc)}") from None
+
+    def body(self, response: requests.Response, what: str, size: int | None) -> Iterator[bytes]:
+        """The body within its bounds: announced size (or max_bottle_size), speed, deadline."""
+        bounds = Bounds.for_size(self.settings, size)
+        return bounded(self.chunks(response, what), bounds, what, self.clock)
 
     def get_bytes(self, url: str, what: str, *, auth: bool = False, accept: str | None = None,
                   limit: int = 512 << 20) -> bytes:
@@ -257,10 +180,11 @@ class Upstream:
         def call() -> bytes:
             with self.open(url, what, auth=auth, accept=accept) as response:
                 data = bytearray()
-                for chunk in self.chunks(response, what):
+                bounds = Bounds(limit, self.settings.low_speed_limit,
+                                self.settings.low_speed_time, None)
+                for chunk in bounded(self.chunks(response, what), bounds,
+                                     f"{what}: {_safe(url)}", self.clock):
                     data += chunk
-                    if len(data) > limit:
-                        raise UpstreamError(f"{what}: {_safe(url)} is larger than {limit} bytes")
                 return bytes(data)
         result: bytes = self.with_retries(call, what)
         return result

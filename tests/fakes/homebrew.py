@@ -34,7 +34,9 @@ CATALOGUE_PATH = "/api/formula.json"
 API_PREFIX = "/api/"
 BLOB_HOST_PREFIX = "/ghcr1/blobs/"
 SLOW_CHUNK = 64 << 10
-BODY_FAULTS = frozenset({"reset", "truncate", "wrong_bytes", "wrong_length", "stall", "slow"})
+BODY_FAULTS = frozenset(
+    {"reset", "truncate", "wrong_bytes", "wrong_length", "stall", "slow", "trickle"}
+)
 REPLACE_FAULTS = frozenset({"status", "html", "redirect_loop", "redirect_to"})
 FAULT_KINDS = BODY_FAULTS | REPLACE_FAULTS
 _POLL_INTERVAL = 0.02
@@ -288,11 +290,26 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.close()
             self.close_connection = True
             return
+        if kind == "trickle":  # hostile: one byte every `delay` s, for ever if need be
+            self._trickle(resp, float(params.get("delay", 0.05)), stop)
+            self.close_connection = True
+            return
         flip = int(params.get("offset", size // 2)) if kind == "wrong_bytes" else -1
         delay = float(params.get("delay", 0.01)) if kind == "slow" else 0.0
         self._write(resp, 0, size, flip=flip, delay=delay, stop=stop)
         if kind == "wrong_length":
             self.close_connection = True
+
+    def _trickle(self, resp: _Response, delay: float, stop: threading.Event) -> None:
+        """Send the body one byte at a time until done, stopped or the client hangs up."""
+        data = resp.body if resp.file is None else resp.file.read_bytes()[resp.offset :]
+        for pos in range(min(len(data), resp.size)):
+            if stop.wait(delay):
+                return
+            try:
+                self.connection.sendall(data[pos : pos + 1])
+            except OSError:
+                return
 
     def _write(
         self,
@@ -382,6 +399,7 @@ class FakeHomebrew:
         self.raw_catalogue: bytes | None = None
         self.requests: list[Recorded] = []
         self.auth_leaks: list[str] = []
+        self.announced: dict[tuple[str, str], int] = {}  # hostile sh.brew.bottle.size overrides
         self.faults_served: collections.Counter[str] = collections.Counter()
         self.api_key = api_key  # an RSA private key: serve the signed API files under /api/
         self.api_overrides: dict[str, bytes] = {}  # path under /api/ -> body served instead
@@ -652,7 +670,7 @@ class FakeHomebrew:
                         "org.opencontainers.image.ref.name": f.ref_name(tag),
                         "sh.brew.bottle.cpu.variant": "",
                         "sh.brew.bottle.digest": blob.sha256,
-                        "sh.brew.bottle.size": str(blob.size),
+                        "sh.brew.bottle.size": str(self.announced.get((f.name, tag), blob.size)),
                         "sh.brew.tab": tab,
                     },
                 }

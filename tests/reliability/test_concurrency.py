@@ -148,7 +148,8 @@ def test_colliding_commits_keep_every_entry(moto_endpoint: str, tmp_path: Path,
 
     def writer(i: int) -> None:
         entries = {f"w{i}-{n}.all.bottle.tar.gz": {"sha256": f"{i:064x}", "size": n,
-                                                  "key": f"bottles/w{i}-{n}", "run_id": str(i)}
+                                                  "key": f"bottles/w{i}-{n}.all.bottle.tar.gz",
+                                                  "run_id": str(i)}
                    for n in range(5)}
         start.wait()
         for n, (file, entry) in enumerate(entries.items()):

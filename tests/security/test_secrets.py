@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -23,8 +24,9 @@ def run_cli(tmp_path: Path, fake: FakeHomebrew, capsys: pytest.CaptureFixture[st
             *args: str) -> tuple[int, str]:
     """`bottlesync <args>` with the token in the environment; exit code and everything shown."""
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"sync": fast_sync(fake.source_url,
-                                                        str(tmp_path / "mirror"))}))
+    registry = [urlsplit(fake.root_url).netloc]  # the token goes to registry_hosts only
+    config.write_text(yaml.safe_dump({"sync": fast_sync(fake.source_url, str(tmp_path / "mirror"),
+                                                        registry_hosts=registry)}))
     code = main([args[0], "--config", str(config), *args[1:]],
                 env={"BOTTLESYNC_REGISTRY_TOKEN": TOKEN})
     shown = capsys.readouterr()

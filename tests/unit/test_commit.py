@@ -138,12 +138,13 @@ def test_commit_keeps_entries_of_earlier_runs(store: LocalStorage) -> None:
     """GIVEN a manifest from an earlier run THEN its entries survive this commit."""
     from bottlesync.manifest import commit_entries
 
-    older = {"old.tar.gz": {"sha256": "e" * 64, "size": 1, "key": "bottles/old.tar.gz",
-                            "synced_at": "t", "run_id": "older"}}
+    old = "old-1.0.sonoma.bottle.tar.gz"
+    older = {old: {"sha256": "e" * 64, "size": 1, "key": f"bottles/{old}",
+                   "synced_at": "t", "run_id": "older"}}
     commit_entries(store, older, now="t")
     fragment(store, "b1", result(ITEMS[0], MIRRORED))
     commit_run(store, RUN_ID, now=NOW)
-    assert "old.tar.gz" in load_manifest(store)[0].bottles
+    assert old in load_manifest(store)[0].bottles
 
 
 @pytest.mark.parametrize(("content", "needle"), [

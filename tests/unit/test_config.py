@@ -108,7 +108,9 @@ def test_from_env_parses_every_type() -> None:
         "BOTTLESYNC_SKIP_DISABLED": "0",
         "BOTTLESYNC_ECS_THRESHOLD": "1 GiB",
         "BOTTLESYNC_DEST": "s3://bucket/prefix",
-        "BOTTLESYNC_REGISTRY_TOKEN": "tok",
+        "BOTTLESYNC_LOW_SPEED_TIME": "1.5",
+        "BOTTLESYNC_MAX_BOTTLE_SIZE": "1 MiB",
+        "BOTTLESYNC_REGISTRY_HOSTS": "ghcr.io, registry.example:8443",
         "UNRELATED": "x",
     })
     assert settings.tags == ("sonoma", "arm64_linux")
@@ -118,7 +120,9 @@ def test_from_env_parses_every_type() -> None:
     assert (settings.skip_deprecated, settings.skip_disabled) == (True, False)
     assert settings.ecs_threshold == GIB
     assert settings.dest == "s3://bucket/prefix"
-    assert settings.registry_token == "tok"
+    assert settings.low_speed_time == 1.5
+    assert settings.max_bottle_size == 1 << 20
+    assert settings.registry_hosts == ("ghcr.io", "registry.example:8443")
     assert Settings.from_env({"BOTTLESYNC_ECS_THRESHOLD": "1024"}).ecs_threshold == 1024
 
 
@@ -229,3 +233,35 @@ def test_proxy_and_ca_variables_switch_trust_env_on_at_the_edge(env: dict[str, s
                                                                  trusted: bool) -> None:
     """GIVEN proxy/CA variables THEN Settings says so (the domain never reads os.environ)."""
     assert Settings.from_env(env).trust_env is trusted
+
+
+@pytest.mark.parametrize("doc", [
+    {"sync": {"registry_token": "ghp_x"}},
+    {"environments": {"dev": {"region": "us-west-2", "stack_name": "s", "parameters": {},
+                              "sync": {"registry_token": "ghp_x"}}}},
+])
+def test_registry_token_in_the_config_file_is_refused(tmp_path: Path, doc: Any) -> None:
+    """GIVEN registry_token in config.yaml THEN ConfigError says to use the variable instead."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, doc))
+    assert "registry_token" in str(caught.value)
+    assert "BOTTLESYNC_REGISTRY_TOKEN" in str(caught.value)
+    assert "ghp_x" not in str(caught.value)
+
+
+def test_the_aws_edges_never_read_the_token_from_a_plain_variable() -> None:
+    """GIVEN BOTTLESYNC_REGISTRY_TOKEN in a Lambda/task environment THEN ConfigError (use the
+    Secrets Manager secret), never a silently used plain-text token."""
+    with pytest.raises(ConfigError, match="Secrets Manager"):
+        Settings.from_env({"BOTTLESYNC_REGISTRY_TOKEN": "ghp_x"})
+
+
+def test_new_bounds_and_registry_hosts_are_validated() -> None:
+    """GIVEN bad bound or registry host values THEN ConfigError names the key."""
+    for raw, key in (({"low_speed_limit": 0}, "low_speed_limit"),
+                     ({"low_speed_time": 0}, "low_speed_time"),
+                     ({"max_bottle_size": "64 GB"}, "max_bottle_size"),
+                     ({"registry_hosts": ["https://ghcr.io"]}, "registry_hosts.0")):
+        with pytest.raises(ConfigError, match=key):
+            Settings.from_mapping(raw, "t")
+    assert Settings.from_mapping({"max_bottle_size": "1 GiB"}, "t").max_bottle_size == GIB

@@ -115,3 +115,15 @@ def test_commit_output_keeps_twenty_failures_and_the_total() -> None:
     assert len(out["failures"]) == 20 and out["failures"][0]["bottle"] == "b0"
     assert (out["failed"], out["failures_total"]) == (25, 25)
     assert out["record_key"] == f"runs/2026/11/28/{RUN_ID}.json"
+
+
+@pytest.mark.parametrize("url", ["https://[::1/v2/homebrew/core/wget/blobs/sha256:" + SHA,
+                                 "https://ghcr.io:99999/v2/homebrew/core/wget/blobs/sha256:" + SHA,
+                                 "https://2130706433/v2/homebrew/core/wget/blobs/sha256:" + SHA])
+def test_a_tampered_item_url_is_invalid_input(url: str) -> None:
+    """GIVEN a Mirror batch item whose URL urllib rejects or names an odd host THEN InvalidInput
+    names the item (not a ValueError later at fetch time)."""
+    event = batch()
+    event["Items"][0]["url"] = url
+    with pytest.raises(InvalidInput, match=r"Items\[0\].*url"):
+        BatchInput.from_event(event, base="s3://b")

@@ -23,6 +23,9 @@ from bottlesync.upstream import Upstream
 from tests.unit.conftest import BUCKET, StubServer, sha
 
 FILE = "wget-1.25.0_1.arm64_sequoia.bottle.1.tar.gz"
+A, B = "a-1.0.sonoma.bottle.tar.gz", "b-1.0.sonoma.bottle.tar.gz"
+OLD, RIVAL, OURS = ("old-1.0.sonoma.bottle.tar.gz", "rival-1.0.sonoma.bottle.tar.gz",
+                    "ours-1.0.sonoma.bottle.tar.gz")
 
 
 def entry(file: str = FILE, digest: str | None = None, run_id: str = "r1") -> dict[str, Any]:
@@ -50,8 +53,8 @@ def test_round_trip_and_has() -> None:
 
 def test_serialisation_is_sorted() -> None:
     """GIVEN entries in any order THEN the file lists them sorted (stable diffs)."""
-    manifest = Manifest({"b": entry("b"), "a": entry("a")})
-    assert list(json.loads(manifest.to_bytes())["bottles"]) == ["a", "b"]
+    manifest = Manifest({B: entry(B), A: entry(A)})
+    assert list(json.loads(manifest.to_bytes())["bottles"]) == [A, B]
 
 
 @pytest.mark.parametrize(("data", "needle"), [
@@ -86,12 +89,12 @@ def test_load_manifest_absent_and_corrupt(tmp_path: Path) -> None:
 def test_commit_entries_merges(tmp_path: Path) -> None:
     """GIVEN an existing manifest WHEN new entries are committed THEN old and new are both there."""
     store = LocalStorage(tmp_path)
-    commit_entries(store, {"a": entry("a")}, now="2026-11-27T00:00:00Z")
-    commit_entries(store, {"b": entry("b"), "a": entry("a", run_id="r2")},
+    commit_entries(store, {A: entry(A)}, now="2026-11-27T00:00:00Z")
+    commit_entries(store, {B: entry(B), A: entry(A, run_id="r2")},
                    now="2026-11-28T00:00:00Z")
     manifest, etag = load_manifest(store)
-    assert sorted(manifest.bottles) == ["a", "b"]
-    assert manifest.bottles["a"]["run_id"] == "r2"
+    assert sorted(manifest.bottles) == [A, B]
+    assert manifest.bottles[A]["run_id"] == "r2"
     assert manifest.updated_at == "2026-11-28T00:00:00Z"
     assert etag is not None
 
@@ -123,24 +126,24 @@ def test_concurrent_commit_keeps_both_writers(tmp_path: Path, request: pytest.Fi
     """GIVEN a rival commit between our read and write THEN we retry and both entries survive."""
     inner: Storage = (LocalStorage(tmp_path) if backend == "local"
                       else S3Storage(BUCKET, "m", client=request.getfixturevalue("s3")))
-    commit_entries(inner, {"old": entry("old")}, now="t0")
-    racing = RacingStorage(inner, {"rival": entry("rival", run_id="r2")})
+    commit_entries(inner, {OLD: entry(OLD)}, now="t0")
+    racing = RacingStorage(inner, {RIVAL: entry(RIVAL, run_id="r2")})
     sleeps: list[float] = []
-    commit_entries(racing, {"ours": entry("ours")}, now="t1", sleep=sleeps.append)  # type: ignore[arg-type]
+    commit_entries(racing, {OURS: entry(OURS)}, now="t1", sleep=sleeps.append)  # type: ignore[arg-type]
     manifest, _ = load_manifest(inner)
-    assert sorted(manifest.bottles) == ["old", "ours", "rival"]
+    assert sorted(manifest.bottles) == [OLD, OURS, RIVAL]
     assert racing.writes == 2
     assert len(sleeps) == 1
 
 
 def test_commit_gives_up_after_attempts(tmp_path: Path) -> None:
     """GIVEN a rival that always wins THEN ManifestConflict after `attempts` tries."""
-    racing = RacingStorage(LocalStorage(tmp_path), {"rival": entry("rival")}, races=99)
+    racing = RacingStorage(LocalStorage(tmp_path), {RIVAL: entry(RIVAL)}, races=99)
     with pytest.raises(ManifestConflict):
-        commit_entries(racing, {"ours": entry("ours")}, now="t", sleep=lambda _: None,  # type: ignore[arg-type]
+        commit_entries(racing, {OURS: entry(OURS)}, now="t", sleep=lambda _: None,  # type: ignore[arg-type]
                        attempts=3)
     assert racing.writes == 3
-    assert "ours" not in load_manifest(LocalStorage(tmp_path))[0].bottles
+    assert OURS not in load_manifest(LocalStorage(tmp_path))[0].bottles
 
 
 # -- seeds -------------------------------------------------------------------------------------
@@ -194,3 +197,34 @@ def test_unreachable_or_unsupported_seeds(stub: StubServer, upstream: Upstream) 
     evil = r"seed manifest https://evil\.example/s\.json: .*not allowed"
     with pytest.raises(ManifestError, match=evil):
         load_seed("https://evil.example/s.json", upstream)
+
+
+@pytest.mark.parametrize("key", [
+    "bottles_hash.json", "runs/2026/11/28/r1.json", "runs/r1/plan.json",
+    ".bottlesync/tmp/x.part", "index.html", "api/formula.jws.json",
+    "bottles/jq-1.7.1.sonoma.bottle.tar.gz",  # another bottle's key
+    f"v2/homebrew/core/wget/blobs/sha256:{'0' * 64}",  # another digest
+    f"v2/homebrew/core/curl/blobs/sha256:{sha(FILE)}",  # another image
+    f"2026-13-99x/{FILE}",
+])
+def test_an_entry_key_must_be_a_layout_key_of_its_own_file(key: str) -> None:
+    """GIVEN an entry whose key is not a bottle key of that very file (the manifest itself, a run
+    record, a temp file, another bottle) THEN ManifestError names the entry's key."""
+    with pytest.raises(ManifestError, match=rf"bottles\.{FILE}\.key: .* is not a bottle key"):
+        parse_manifest(document(**{FILE: {**entry(), "key": key}}), "m.json")
+
+
+@pytest.mark.parametrize("key", [
+    f"bottles/{FILE}", f"2026-11-28/{FILE}", f"v2/homebrew/core/wget/blobs/sha256:{sha(FILE)}",
+])
+def test_every_layout_key_of_the_file_is_accepted(key: str) -> None:
+    """GIVEN the file's key in each layout THEN the entry parses."""
+    assert parse_manifest(document(**{FILE: {**entry(), "key": key}}), "m").has(FILE, sha(FILE))
+
+
+def test_names_with_dashes_and_at_signs_are_understood() -> None:
+    """GIVEN a name holding '-' or '@' THEN its artifact-domain key is recognised."""
+    file = "python-tk@3.13-3.13.1.arm64_sonoma.bottle.tar.gz"
+    key = f"v2/homebrew/core/python-tk/3.13/blobs/sha256:{sha(file)}"
+    assert parse_manifest(document(**{file: {**entry(file), "key": key}}), "m").has(
+        file, sha(file))

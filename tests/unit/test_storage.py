@@ -355,3 +355,75 @@ def test_s3_missing_bucket_is_a_storage_error(s3: Any, small_parts: int) -> None
         store.put_verified(KEY, [big], digest(big))
     with pytest.raises(StorageError):
         store.get("x.json")
+
+
+def test_part_size_is_clamped_whatever_the_announced_size() -> None:
+    """GIVEN any size hint THEN parts stay within 8-64 MiB (memory per worker stays flat)."""
+    part = storage_module.part_size_for
+    assert part(None) == part(0) == part(100) == 8 * MIB
+    assert part(storage_module.MAX_PARTS * 20 * MIB) == 20 * MIB
+    assert part(1 << 40) == part(10**18) == 64 * MIB  # a hostile 1 TiB or 1 EB announcement
+
+
+def test_s3_hostile_hint_keeps_parts_small(s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a 1 TiB size hint (tampered plan item) THEN the upload uses clamped parts, never one
+    PUT holding the whole body: the largest buffer sent is the clamped part size."""
+    monkeypatch.setattr(storage_module, "PART_SIZE", 5 * MIB)
+    monkeypatch.setattr(storage_module, "MAX_PART_SIZE", 5 * MIB, raising=False)
+    sent: list[int] = []
+    upload_part, put_object = s3.upload_part, s3.put_object
+
+    def record_part(**kwargs: Any) -> Any:
+        sent.append(len(kwargs["Body"]))
+        return upload_part(**kwargs)
+
+    def record_put(**kwargs: Any) -> Any:
+        sent.append(len(kwargs["Body"]))
+        return put_object(**kwargs)
+
+    monkeypatch.setattr(s3, "upload_part", record_part)
+    monkeypatch.setattr(s3, "put_object", record_put)
+    data = b"\x05" * (11 * MIB)
+    S3Storage(BUCKET, "", client=s3).put_verified(KEY, pieces(data, MIB), digest(data),
+                                                  size_hint=1 << 40)
+    assert max(sent) <= 5 * MIB and sum(sent) == len(data)
+    assert s3.head_object(Bucket=BUCKET, Key=KEY)["ETag"].strip('"').endswith("-3")
+
+
+class _DiscardS3:
+    """An S3 client that accepts and forgets every upload (memory is ours alone to measure)."""
+
+    def create_multipart_upload(self, **kwargs: Any) -> dict[str, Any]:
+        return {"UploadId": "u"}
+
+    def upload_part(self, **kwargs: Any) -> dict[str, Any]:
+        return {"ETag": "e"}
+
+    def complete_multipart_upload(self, **kwargs: Any) -> dict[str, Any]:
+        return {}
+
+    def abort_multipart_upload(self, **kwargs: Any) -> dict[str, Any]:
+        return {}
+
+    def put_object(self, **kwargs: Any) -> dict[str, Any]:
+        return {"ETag": "e"}
+
+
+def test_s3_memory_stays_flat_under_a_hostile_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a 48 MiB body announced as 1 TiB, parts clamped to 4 MiB THEN the heap peak
+    (tracemalloc) is about two parts, not the body (today's real figures: 200 MiB announced as
+    2 TiB peaks at 129 MiB with 64 MiB parts; it was 422 MiB)."""
+    import tracemalloc
+
+    monkeypatch.setattr(storage_module, "PART_SIZE", 4 * MIB)
+    monkeypatch.setattr(storage_module, "MAX_PART_SIZE", 4 * MIB, raising=False)
+    chunk = b"\x06" * MIB
+    data_digest = hashlib.sha256(chunk * 48).hexdigest()
+    tracemalloc.start()
+    try:
+        S3Storage(BUCKET, "", client=_DiscardS3()).put_verified(
+            KEY, (chunk for _ in range(48)), data_digest, size_hint=1 << 40)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 12 * MIB

@@ -1,0 +1,46 @@
+"""A local destination is a jail: no write, rename or cleanup follows a symlink out of it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bottlesync.errors import DestinationError
+
+WATCHED = (".bottlesync/tmp", ".bottlesync/locks")  # below the top level, checked up front too
+
+
+def inside(root: Path, path: Path) -> bool:
+    """True when `path` (symlinks resolved, existing or not) lies within `root`."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def check_inside(root: Path, path: Path) -> None:
+    """DestinationError unless `path` resolves inside `root` (a planted symlink leads out)."""
+    if not inside(root, path):
+        raise DestinationError(f"{path}: resolves to {path.resolve()}, outside the destination "
+                               f"{root}: refusing to follow the symlink")
+
+
+def nearest_directory(root: Path) -> Path:
+    """`root` or its nearest existing ancestor; DestinationError when a file is in the way."""
+    if root.exists() and not root.is_dir():
+        raise DestinationError(f"{root}: the destination is a file, not a directory")
+    existing = root
+    while not existing.is_dir():
+        if existing.exists() or existing.is_symlink() or existing == existing.parent:
+            raise DestinationError(f"{root}: cannot be created: {existing} is not a directory")
+        existing = existing.parent
+    return existing
+
+
+def preflight(root: Path) -> None:
+    """Before the first write: a writable directory whose symlinks all stay inside it."""
+    existing = nearest_directory(root)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DestinationError(f"{root}: the destination is not writable ({existing})")
+    if existing != root:
+        return
+    for entry in [*root.iterdir(), *(root / name for name in WATCHED)]:
+        if entry.is_symlink():
+            check_inside(root, entry)

@@ -1,0 +1,57 @@
+"""Being polite under pressure: a pause the whole pool shares, and the server's Retry-After."""
+
+from __future__ import annotations
+
+import email.utils
+import threading
+import time
+from collections.abc import Callable
+
+from bottlesync.errors import TransientUpstreamError
+
+
+class RetryableUpstream(TransientUpstreamError):
+    """A transient error carrying the delay the server asked for (Retry-After), if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Throttle:
+    """A pause shared by every worker: one 429 slows the whole pool, not only its own thread."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._sleep = sleep
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._not_before = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request for at least `seconds` from now."""
+        with self._lock:
+            self._not_before = max(self._not_before, self._clock() + seconds)
+
+    def wait(self) -> None:
+        """Sleep until the shared pause is over."""
+        while True:
+            with self._lock:
+                delay = self._not_before - self._clock()
+            if delay <= 0:
+                return
+            self._sleep(delay)
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta or HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
