@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     render = actions.add_parser("render", help="print samconfig.toml tables of an environment")
     render.add_argument("--config", default=DEFAULT_CONFIG)
     render.add_argument("--env", required=True)
+    from bottlesync import cli_airgap  # export, import, prune: their own edge module
+
+    cli_airgap.add_parsers(commands, _common)
     return parser
 
 
@@ -173,6 +176,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         if args.command == "config":
             return cmd_config(args)
+        if args.command in ("export", "import", "prune"):
+            from bottlesync.cli_airgap import run
+
+            return run(args, environ)
         settings = resolve_settings(args, environ)
         if args.command == "verify":
             return cmd_verify(args, settings)

@@ -54,6 +54,7 @@ class Settings:
     max_retry_after: float = 60.0
     backoff_base: float = 0.5
     trust_env: bool = False
+    public_url: str | None = None  # where clients reach the mirror: the status page prints it
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], where: str,
