@@ -32,7 +32,7 @@ class ExportReport:
 
 
 def select_runs(storage: Storage, *, since: str | None, run: str | None) -> list[tuple[str, str]]:
-    """Run records from day `since` on, or from run `run` on (inclusive), oldest first."""
+    """Run records from day `since` on, or runs started no earlier than `run` (it included)."""
     if (since is None) == (run is None):
         raise ConfigError("export needs exactly one of --since YYYY-MM-DD or --run RUN_ID")
     if since is not None and not DAY_RE.fullmatch(since):
@@ -43,7 +43,7 @@ def select_runs(storage: Storage, *, since: str | None, run: str | None) -> list
     if run is not None:
         if run not in {run_id for run_id, _ in records}:
             raise ConfigError(f"--run {run}: {storage.base} has no run record of that run")
-        return [(r, k) for r, k in records if r >= run]
+        return [(r, k) for r, k in records if r[:16] >= run[:16]]  # same second: include
     return [(r, k) for r, k in records if day_of_run(r) >= str(since)]
 
 
