@@ -36,11 +36,13 @@ def bar_chart(title: str, values: list[int], label: str) -> str:
     """A small inline SVG bar chart (one bar per run, oldest left)."""
     width, height = 300, 80
     top = max(values, default=0) or 1
-    step = width / max(len(values), 1)
+    step = width / max(len(values), 10)  # a lone run is a bar, not the whole chart
     bars = "".join(
         f'<rect x="{i * step + 1:.1f}" y="{height - v / top * height:.1f}" '
         f'width="{max(step - 2, 1):.1f}" height="{v / top * height:.1f}" fill="#4a6fa5">'
         f"<title>{v}</title></rect>" for i, v in enumerate(values))
+    bars += f'<line x1="0" y1="{height}" x2="{width}" y2="{height}" stroke="#999"/>'
+
     return (f'<figure><figcaption>{escape(title)} <small>(max {escape(label)})</small>'
             f'</figcaption><svg role="img" aria-label="{escape(title)}" width="{width}" '
             f'height="{height}" viewBox="0 0 {width} {height}">{bars}</svg></figure>')
