@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bottlesync.catalog import load_catalog
 from bottlesync.config import GIB, parse_size
 from bottlesync.errors import ConfigError
 from bottlesync.export import export_delta
 from bottlesync.importer import import_delta
 from bottlesync.plan import iso
-from bottlesync.prune import apply_prune, iter_lines, plan_prune
+from bottlesync.prune import PruneRequest, iter_lines, run_prune
 from bottlesync.status import write_status
 from bottlesync.storage import open_storage
 from bottlesync.units import human_bytes
@@ -91,12 +90,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     else:
         if args.keep_versions < 0 or args.older_than < 0:
             raise ConfigError("--keep-versions and --older-than must not be negative")
+        request = PruneRequest(args.keep_versions, args.older_than, args.apply)
         with Upstream(settings) as upstream:
-            catalog = load_catalog(settings.source, upstream)
-        plan = plan_prune(storage, catalog, keep_versions=args.keep_versions,
-                          older_than_days=args.older_than, now=now)
-        if args.apply:
-            apply_prune(storage, plan, now=now)
+            plan = run_prune(settings, request, storage=storage, upstream=upstream, now=now)
         out = plan.to_json(args.apply)
         human = "\n".join(iter_lines(plan, args.apply))
     print(json.dumps(out) if args.json else human)

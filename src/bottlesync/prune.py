@@ -5,21 +5,49 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bottlesync.bottle import BREW_FILE_RE, image_name, version_rebuild
-from bottlesync.catalog import Catalog
+from bottlesync.catalog import Catalog, load_catalog
+from bottlesync.config import Settings
 from bottlesync.delta import API_KEY_RE, INDEX_KEY_RE
-from bottlesync.errors import PruneRefused
+from bottlesync.errors import InvalidInput, PruneRefused
 from bottlesync.manifest import Manifest, load_manifest, update_manifest
 from bottlesync.plan import iso
 from bottlesync.storage import Storage
+from bottlesync.upstream import Upstream
 
 _HEX_RE = re.compile(r"(?:sha256:)?([0-9a-f]{64})")
 _NAME_RE = re.compile(r"(.+?)-[0-9]")
+
+
+@dataclass(frozen=True)
+class PruneRequest:
+    """The policy of one prune: how many old versions to keep, how old, and whether to delete."""
+
+    keep_versions: int = 0
+    older_than_days: float = 30
+    apply: bool = False
+
+    @classmethod
+    def from_event(cls, event: object, defaults: Mapping[str, str]) -> PruneRequest:
+        """The scheduled event's keys over PRUNE_KEEP_VERSIONS / PRUNE_OLDER_THAN_DAYS."""
+        data = event if isinstance(event, dict) else {}
+        try:
+            request = cls(
+                keep_versions=int(data.get("keep_versions",
+                                           defaults.get("PRUNE_KEEP_VERSIONS", 0))),
+                older_than_days=float(data.get("older_than_days",
+                                               defaults.get("PRUNE_OLDER_THAN_DAYS", 30))),
+                apply=data.get("apply", False) is True)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"prune: keep_versions/older_than_days: {exc}") from None
+        if request.keep_versions < 0 or request.older_than_days < 0:
+            raise InvalidInput("prune: keep_versions and older_than_days must not be negative")
+        return request
 
 
 @dataclass
@@ -167,6 +195,17 @@ def apply_prune(storage: Storage, plan: PrunePlan, *, now: datetime,
     for entry in plan.bottles.values():
         storage.delete(entry["key"])
     return plan.keys
+
+
+def run_prune(settings: Settings, request: PruneRequest, *, storage: Storage,
+              upstream: Upstream, now: datetime) -> PrunePlan:
+    """The whole prune (CLI and Lambda): read the catalogue, decide, and delete if asked."""
+    catalog = load_catalog(settings.source, upstream)
+    plan = plan_prune(storage, catalog, keep_versions=request.keep_versions,
+                      older_than_days=request.older_than_days, now=now)
+    if request.apply:
+        apply_prune(storage, plan, now=now)
+    return plan
 
 
 def iter_lines(plan: PrunePlan, applied: bool) -> Iterator[str]:
