@@ -48,6 +48,9 @@ def exported(cli, tmp_path: Path) -> Path:
     out = tmp_path / "delta.tar"
     result = cli("export", "--dest", str(tmp_path / "mirror"), "--since", TODAY, "--out", str(out))
     assert result.code == 0, result.err
+    with tarfile.open(out) as tar:
+        table = json.loads(tar.extractfile("delta.json").read())  # type: ignore[union-attr]
+    assert f"table sha256 {table['toc_sha256']}" in result.out  # to send separately
     return out
 
 
@@ -309,7 +312,8 @@ def test_air_gap_walk_through_end_to_end(cli, homebrew: FakeHomebrew, tmp_path: 
                str(tmp_path / "day2.tar"), "--json")
     assert day2.code == 0 and day2.json["bottles"] == 9 and day2.json["runs"] == [
         second.json["run_id"]]
-    assert cli("import", str(tmp_path / "day2.tar"), "--dest", str(inside)).code == 0
+    assert cli("import", str(tmp_path / "day2.tar"), "--dest", str(inside), "--expect-sha256",
+               day2.json["toc_sha256"]).code == 0
     assert manifest(inside) == manifest(outside)
     assert cli("verify", "--dest", str(inside)).code == 0
     base = served(inside)
@@ -320,6 +324,9 @@ def test_air_gap_walk_through_end_to_end(cli, homebrew: FakeHomebrew, tmp_path: 
         assert "sh.brew.bottle.size" in response.read().decode()
     status = json.loads((inside / "status.json").read_text())
     assert status["bottles"] == len(manifest(outside)) and status["state"] == "green"
+    onward = cli("export", "--dest", str(inside), "--since", TODAY, "--out",
+                 str(tmp_path / "onward.tar"), "--json")  # the inside mirror's own records
+    assert onward.code == 0 and onward.json["bottles"] == len(manifest(outside))
 
 
 @pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.BLKTYPE])
@@ -335,3 +342,42 @@ def test_a_link_under_a_listed_bottle_name_is_refused(cli, exported: Path, tmp_p
     dst = tmp_path / "inside"
     refused(cli("import", str(write_tar(tmp_path / "l.tar", items)), "--dest", str(dst)), dst,
             "is not a regular file")
+
+
+def test_a_destination_that_fails_partway_exits_1_and_a_rerun_finishes(
+    cli, exported: Path, tmp_path: Path
+) -> None:
+    """GIVEN a directory squatting on one bottle's key WHEN importing THEN exit 1 naming that
+    key (the rest may have landed); once it is removed, the same import finishes with 0."""
+    dst = tmp_path / "inside"
+    squatted = dst / "bottles" / "wget-1.25.0_1.x86_64_linux.bottle.1.tar.gz"
+    squatted.mkdir(parents=True)
+    result = cli("import", str(exported), "--dest", str(dst))
+    assert result.code == 1 and squatted.name in result.err and "Traceback" not in result.err
+    squatted.rmdir()
+    assert cli("import", str(exported), "--dest", str(dst)).code == 0
+    assert cli("verify", "--dest", str(dst)).code == 0
+
+
+def test_a_member_the_table_lists_but_the_tar_lacks_is_refused(cli, exported: Path,
+                                                               tmp_path: Path) -> None:
+    """GIVEN the last member dropped (table intact) THEN import refuses, naming it."""
+    items = members(exported)
+    dst = tmp_path / "inside"
+    path = write_tar(tmp_path / "m.tar", items[:-1])
+    refused(cli("import", str(path), "--dest", str(dst)), dst, f"{items[-1][0].name!r}")
+
+
+@pytest.mark.parametrize(("size", "ok"), [("4", True), ("700 MiB", True), ("0.5", True),
+                                          ("1 KiB", False), ("lots", False)])
+def test_split_size_is_gib_or_a_unit(cli, exported: Path, tmp_path: Path, size: str,
+                                     ok: bool) -> None:
+    """--split-size N is GiB, or '<n> MiB|GiB'; under 1 MiB or not a size is a usage error."""
+    out = tmp_path / "s.tar"
+    result = cli("export", "--dest", str(tmp_path / "mirror"), "--since", TODAY, "--out",
+                 str(out), "--split-size", size)
+    if ok:
+        assert result.code == 0 and [p.name for p in tmp_path.glob("s.tar*")] == ["s.tar.000"]
+    else:
+        assert result.code == 2 and "--split-size" in result.err
+        assert list(tmp_path.glob("s.tar*")) == []

@@ -180,3 +180,12 @@ def test_digests_in_reads_any_shape() -> None:
     a, b = "a" * 64, "b" * 64
     assert digests_in(jws({"x": [{"y": a}], "z": f"sha256:{b}"}), "t") == {a, b}
     assert digests_in(json.dumps([a, "short", 5]).encode(), "t") == {a}
+
+
+def test_an_entry_without_a_sync_time_is_never_old(mirror: LocalStorage) -> None:
+    """GIVEN an old unnamed bottle whose synced_at is missing THEN it is kept as young."""
+    entry = {**load_manifest(mirror)[0].bottles[OLD_WGET]}
+    del entry["synced_at"]
+    commit_entries(mirror, {OLD_WGET: entry}, now="x")
+    plan = plan_prune(mirror, catalogue(), keep_versions=0, older_than_days=30, now=NOW)
+    assert plan.bottles == {} and plan.kept[OLD_WGET] == "synced less than 30 days ago"

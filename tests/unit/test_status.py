@@ -78,6 +78,12 @@ def test_write_status_writes_both_files_and_a_fresh_mirror_is_red(store: LocalSt
     assert status is not None and status["state"] == "red"
     page = (tmp_path / "index.html").read_text()
     assert 'data-state="red"' in page and ">never</time>" in page
+    assert "(page written 2026-11-28T12:00:00Z)" in page
+    assert "Set <code>public_url</code> in config.yaml" in page  # and the placeholder address
+    assert "HOMEBREW_BOTTLE_DOMAIN=https://mirror.example.internal/bottles" in page
+    assert status["api_mirrored"] is False
+    store.put_bytes("api/formula.jws.json", b"{}")
+    assert build_status(store, now=NOW, public_url=None)["api_mirrored"] is True
     assert json.loads((tmp_path / "status.json").read_text()) == status
 
 
