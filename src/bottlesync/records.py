@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from bottlesync.storage import Storage
@@ -13,10 +13,12 @@ RECORD_KEY_RE = re.compile(
     r"runs/(\d{4})/(\d{2})/(\d{2})/(?P<run_id>[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})\.json")
 
 
-def record_ids(storage: Storage) -> list[tuple[str, str]]:
-    """(run_id, key) of every dated run record, oldest first (run ids sort by start time)."""
+def record_ids(storage: Storage, years: Iterable[int] | None = None) -> list[tuple[str, str]]:
+    """(run_id, key) of every dated run record (of `years` only: `runs/<YYYY>/` skips every
+    run's plan and fragments), oldest first (run ids sort by start time)."""
+    prefixes = [f"runs/{year:04d}/" for year in years] if years is not None else ["runs/"]
     found = []
-    for key in storage.list("runs/"):
+    for key in (key for prefix in prefixes for key in storage.list(prefix)):
         match = RECORD_KEY_RE.fullmatch(key)
         if match and key[5:15].replace("/", "") == match["run_id"][:8]:
             found.append((match["run_id"], key))

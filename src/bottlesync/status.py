@@ -51,7 +51,8 @@ def state_of(last_good_age_hours: float | None, last_result: str | None) -> str:
 
 def build_status(storage: Storage, *, now: datetime, public_url: str | None) -> dict[str, Any]:
     """Everything the page shows, from the run records and the manifest."""
-    records = list(iter_records(storage, record_ids(storage)[-HISTORY:]))
+    recent = record_ids(storage, years=(now.year - 1, now.year))
+    records = list(iter_records(storage, recent[-HISTORY:]))
     runs = [_run(r) for r in records]
     last = runs[-1] if runs else None
     good = [r for r in runs if r["result"] == "ok" and _time(r["finished_at"])]
