@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,7 @@ def bottle_key_ok(file: str, key: str, sha256: str) -> bool:
     return bool(_ARTIFACT_RE.fullmatch(key)) and key.endswith(f"sha256:{sha256}")
 
 
-def kind_of(name: str, bottle_keys: set[str]) -> int | None:
+def kind_of(name: str, bottle_keys: AbstractSet[str]) -> int | None:
     """BOTTLE, INDEX or API for a layout key, None for anything else."""
     try:
         check_key(name)
@@ -65,6 +66,7 @@ class Toc:
     doc: dict[str, Any]
     members: dict[str, tuple[str, int]]  # name -> (sha256, size), in tar order
     entries: dict[str, dict[str, Any]]
+    bottle_keys: frozenset[str]
 
     @property
     def digest(self) -> str:
@@ -73,7 +75,7 @@ class Toc:
 
     def kind(self, name: str) -> int | None:
         """The member kind of `name` (None when it is not a layout key)."""
-        return kind_of(name, {e["key"] for e in self.entries.values()})
+        return kind_of(name, self.bottle_keys)
 
 
 def parse_toc(data: bytes, where: str, expect_sha256: str | None = None) -> Toc:
@@ -92,7 +94,8 @@ def parse_toc(data: bytes, where: str, expect_sha256: str | None = None) -> Toc:
                          f"{expect_sha256}")
     members = _members(doc.get("members"), where)
     entries = _entries(doc.get("entries"), members, where)
-    toc = Toc(doc=doc, members=members, entries=entries)
+    toc = Toc(doc=doc, members=members, entries=entries,
+              bottle_keys=frozenset(e["key"] for e in entries.values()))
     for name in members:
         if toc.kind(name) is None:
             raise DeltaError(f"{where}: member {name!r} is not a layout key")

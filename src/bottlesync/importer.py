@@ -107,7 +107,7 @@ def _members(paths: list[Path], where: str, expect_sha256: str | None
 
 def scan_delta(paths: list[Path], where: str, expect_sha256: str | None = None) -> Toc:
     """Pass one, writing nothing: every header safe, every member hashed against the table."""
-    seen: list[str] = []
+    seen: set[str] = set()
     toc: Toc | None = None
     last_kind = BOTTLE
     try:
@@ -129,7 +129,7 @@ def scan_delta(paths: list[Path], where: str, expect_sha256: str | None = None) 
             if (digest.hexdigest(), size) != toc.members[name]:
                 raise DeltaError(f"{where}: member {name!r} does not match its sha256 and size "
                                  f"in {TOC_NAME} (tampered)")
-            seen.append(name)
+            seen.add(name)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise DeltaError(f"{where}: unreadable or truncated tar: {exc}") from None
     assert toc is not None
@@ -156,6 +156,8 @@ def import_delta(storage: Storage, path: Path, *, now: datetime | None = None,
         for _toc, member, data in _members(paths, where, toc.digest):
             if member is None or data is None:
                 continue
+            if member.name not in toc.members:
+                raise DeltaError(f"{where}: member {member.name!r} appeared since the check")
             if not committed and toc.kind(member.name) != BOTTLE:
                 committed = _commit(storage, toc, when, sleep)
             sha, size = toc.members[member.name]

@@ -156,27 +156,26 @@ def plan_prune(storage: Storage, catalog: Catalog, *, keep_versions: int, older_
 def _settle_indexes(storage: Storage, keys: list[str], live: set[tuple[str, str]],
                     manifest: Manifest, plan: PrunePlan) -> None:
     """Keep every bottle a kept index names; drop a stale index once all it names goes."""
-    indexes = {}
+    by_sha = {e["sha256"]: f for f, e in manifest.bottles.items()}
+    indexes = {}  # key -> (the manifest bottles it names, is it a current version's index)
     for key in keys:
         match = INDEX_KEY_RE.fullmatch(key)
         if match:
-            indexes[key] = (digests_in(_read(storage, key), storage.describe(key)),
-                            (match["image"], match["vr"]) in live)
-    by_sha = {e["sha256"]: f for f, e in manifest.bottles.items()}
+            named = digests_in(_read(storage, key), storage.describe(key))
+            indexes[key] = (named & by_sha.keys(), (match["image"], match["vr"]) in live)
     changed = True
     while changed:  # keeping a bottle can keep an index that keeps more bottles
         changed = False
         pruned = {e["sha256"] for e in plan.bottles.values()}
-        for key, (named, is_live) in indexes.items():
-            held = named & set(by_sha)
-            if is_live or held - pruned:
+        for key, (held, is_live) in indexes.items():
+            if held & pruned and (is_live or held - pruned):
                 for sha in held & pruned:
                     plan.kept[by_sha[sha]] = f"named by the OCI index {key}"
                     plan.bottles.pop(by_sha[sha], None)
-                    changed = True
-    pruned = {e["sha256"] for e in plan.bottles.values()}
-    plan.indexes = sorted(key for key, (named, is_live) in indexes.items()
-                          if not is_live and named & set(by_sha) and named & set(by_sha) <= pruned)
+                pruned -= held
+                changed = True
+    plan.indexes = sorted(key for key, (held, is_live) in indexes.items()
+                          if not is_live and held and held <= pruned)
 
 
 def apply_prune(storage: Storage, plan: PrunePlan, *, now: datetime,
