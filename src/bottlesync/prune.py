@@ -6,6 +6,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -97,11 +98,12 @@ def _read(storage: Storage, key: str) -> bytes:
     return stored.data if stored else b"null"
 
 
-def _group(file: str, names: list[str]) -> tuple[str, str]:
-    """(formula, tag) of a bottle file: the longest catalogue name it starts with, else a guess."""
+def _group(file: str, names: AbstractSet[str]) -> tuple[str, str]:
+    """(formula, tag) of a bottle file: the longest catalogue name before a `-`, else a guess."""
     match = BREW_FILE_RE.search(file)
     tag = match.group(1) if match else ""
-    name = next((n for n in names if file.startswith(n + "-")), None)
+    cuts = [i for i, char in enumerate(file) if char == "-"]
+    name = next((file[:i] for i in reversed(cuts) if file[:i] in names), None)
     guess = _NAME_RE.match(file)
     return name or (guess.group(1) if guess else file), tag
 
@@ -131,7 +133,7 @@ def plan_prune(storage: Storage, catalog: Catalog, *, keep_versions: int, older_
             protected |= digests_in(_read(storage, key), storage.describe(key))
     plan = PrunePlan()
     limit = now - timedelta(days=older_than_days)
-    names = sorted((f.name for f in catalog.formulae.values()), key=len, reverse=True)
+    names = set(catalog.formulae)
     groups: dict[tuple[str, str], list[tuple[datetime, str]]] = {}
     for file, entry in manifest.bottles.items():
         synced = _synced(entry)
