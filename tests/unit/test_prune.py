@@ -189,3 +189,17 @@ def test_an_entry_without_a_sync_time_is_never_old(mirror: LocalStorage) -> None
     commit_entries(mirror, {OLD_WGET: entry}, now="x")
     plan = plan_prune(mirror, catalogue(), keep_versions=0, older_than_days=30, now=NOW)
     assert plan.bottles == {} and plan.kept[OLD_WGET] == "synced less than 30 days ago"
+
+
+def test_versions_are_grouped_by_the_longest_catalogue_name(tmp_path: Path) -> None:
+    """GIVEN formulae `foo` and `foo-bar` WHEN --keep-versions 1 THEN foo-bar's two old versions
+    are one group (the older goes) and foo's lone old version is its own group (kept)."""
+    storage = LocalStorage(tmp_path)
+    files = {"foo-bar-1.0.arm64_sequoia.bottle.tar.gz": OLD - timedelta(days=9),
+             "foo-bar-1.5.arm64_sequoia.bottle.tar.gz": OLD,
+             "foo-1.0.arm64_sequoia.bottle.tar.gz": OLD - timedelta(days=20)}
+    for file, synced in files.items():
+        add(storage, file, synced)
+    formulae = (FakeFormula("foo", "2.0"), FakeFormula("foo-bar", "2.0"))
+    plan = plan_prune(storage, catalogue(formulae), keep_versions=1, older_than_days=30, now=NOW)
+    assert sorted(plan.bottles) == ["foo-bar-1.0.arm64_sequoia.bottle.tar.gz"]
