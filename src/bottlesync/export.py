@@ -121,7 +121,7 @@ class HashingReader(io.RawIOBase):
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self._chunks = chunks
-        self._buffer = b""
+        self._buffer = memoryview(b"")
         self.digest = hashlib.sha256()
         self.size = 0
 
@@ -129,17 +129,21 @@ class HashingReader(io.RawIOBase):
         return True
 
     def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._buffer = chunk
-        count = min(len(target), len(self._buffer))
-        target[:count] = self._buffer[:count]
-        self.digest.update(self._buffer[:count])
-        self._buffer = self._buffer[count:]
-        self.size += count
-        return count
+        """Fill `target` whole unless the object ends: tarfile takes a short read for a cut."""
+        filled = 0
+        while filled < len(target):
+            if not self._buffer:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._buffer = memoryview(chunk)  # slices below copy nothing
+            count = min(len(target) - filled, len(self._buffer))
+            target[filled:filled + count] = self._buffer[:count]
+            self.digest.update(self._buffer[:count])
+            self._buffer = self._buffer[count:]
+            filled += count
+        self.size += filled
+        return filled
 
     def check(self, where: str, sha256: str, size: int) -> None:
         """The bytes copied (and nothing after them) must be the manifest's bottle."""
