@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +141,19 @@ def test_chunks_of_any_size_stream_into_the_tar(source: LocalStorage, tmp_path: 
     import_delta(dest, tmp_path / "d.tar")
     original = (source.root / "bottles" / big).read_bytes()
     assert (dest.root / "bottles" / big).read_bytes() == original
+
+
+def test_export_and_import_never_hold_a_bottle_in_memory(source: LocalStorage,
+                                                         tmp_path: Path) -> None:
+    """GIVEN a 24 MiB bottle THEN export and import each allocate a few MiB at most."""
+    bottle(source, "huge", RUNS[2], size=24 << 20)
+    peaks = []
+    for step in (lambda: export_delta(source, tmp_path / "d.tar", run=RUNS[2], now="x"),
+                 lambda: import_delta(LocalStorage(tmp_path / "x"), tmp_path / "d.tar")):
+        tracemalloc.start()
+        try:
+            step()
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert max(peaks) < 6 << 20, peaks
