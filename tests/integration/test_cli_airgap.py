@@ -381,3 +381,21 @@ def test_split_size_is_gib_or_a_unit(cli, exported: Path, tmp_path: Path, size: 
     else:
         assert result.code == 2 and "--split-size" in result.err
         assert list(tmp_path.glob("s.tar*")) == []
+
+
+def test_export_from_an_s3_mirror(bottlesync_process, s3_env: dict[str, str], s3_client: Any,
+                                  bucket: str, homebrew: FakeHomebrew, tmp_path: Path) -> None:
+    """GIVEN a mirror synced into s3://bucket/outside (moto) WHEN exported and imported into a
+    local directory THEN every bottle is byte-identical to the bucket's and verify is clean."""
+    dest = f"s3://{bucket}/outside"
+    config = write_config(tmp_path / "c.yaml", homebrew.source_url, dest)
+    assert bottlesync_process("sync", "--config", str(config), env=s3_env).code == 0
+    delta = tmp_path / "s3.tar"
+    done = bottlesync_process("export", "--dest", dest, "--since", TODAY, "--out", str(delta),
+                              "--json", env=s3_env)
+    assert done.code == 0 and done.json["bottles"] == 13, done.err
+    inside = tmp_path / "inside"
+    assert bottlesync_process("import", str(delta), "--dest", str(inside)).code == 0
+    for key, data in bottles(inside).items():
+        assert s3_client.get_object(Bucket=bucket, Key=f"outside/{key}")["Body"].read() == data
+    assert bottlesync_process("verify", "--dest", str(inside)).code == 0
