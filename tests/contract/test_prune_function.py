@@ -46,6 +46,8 @@ def test_prune_runs_weekly_with_apply_and_the_policy_parameters(
     props = translated["PruneFunction"]["Properties"]
     assert props["Environment"]["Variables"]["PRUNE_KEEP_VERSIONS"] == {
         "Ref": "PruneKeepVersions"}
+    assert props["Environment"]["Variables"]["PRUNE_OLDER_THAN_DAYS"] == {
+        "Ref": "PruneOlderThanDays"}
     assert (ROOT / "functions" / "prune" / "app.py").is_file()
     assert (ROOT / "events" / "prune.json").is_file()
 

@@ -83,3 +83,13 @@ def test_a_bad_event_names_the_keys(invoke: Invoke) -> None:
     """GIVEN keep_versions that is not a number THEN InvalidInput, nothing read or deleted."""
     with pytest.raises(InvalidInput, match="keep_versions"):
         invoke("prune", {"keep_versions": "many"})
+
+
+def test_older_than_days_from_the_environment(invoke: Invoke,
+                                              function_env: Callable[..., None]) -> None:
+    """GIVEN PRUNE_OLDER_THAN_DAYS longer than the old bottle's age THEN it stays."""
+    _synced_mirror(invoke)
+    function_env(PRUNE_OLDER_THAN_DAYS="100000")
+    out = invoke("prune", {"apply": True})
+    assert (out["bottles"], out["kept"]) == (0, 1)
+    assert read_object(f"bottles/{OLD}") == b"old bottle"
