@@ -44,6 +44,13 @@ def bottle_key_ok(file: str, key: str, sha256: str) -> bool:
     return bool(_ARTIFACT_RE.fullmatch(key)) and key.endswith(f"sha256:{sha256}")
 
 
+def layout_of(key: str) -> str:
+    """The layout a bottle key belongs to (the status page prints the matching client setting)."""
+    if key.startswith("bottles/"):
+        return "bottle-domain"
+    return "artifact-domain" if key.startswith("v2/") else "dated"
+
+
 def kind_of(name: str, bottle_keys: AbstractSet[str]) -> int | None:
     """BOTTLE, INDEX or API for a layout key, None for anything else."""
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bottlesync.commit import record_key
-from bottlesync.delta import BOTTLE, MAX_TOC_BYTES, TOC_NAME, Toc, parse_toc
+from bottlesync.delta import BOTTLE, MAX_TOC_BYTES, TOC_NAME, Toc, layout_of, parse_toc
 from bottlesync.errors import ConfigError, DeltaError
 from bottlesync.manifest import commit_entries
 from bottlesync.plan import iso, new_run_id
@@ -199,5 +199,6 @@ def _record(storage: Storage, report: ImportReport, toc: Toc, when: datetime) ->
         "mirrored": report.bottles - report.present, "failed": 0, "failures": [],
         "planned_bytes": sum(e.get("size") or 0 for e in toc.entries.values()),
         "bytes": report.bytes, "route": "none", "added": sorted(toc.entries),
+        **({"layout": layout_of(next(iter(toc.bottle_keys)))} if toc.bottle_keys else {}),
         "indexes_published": [n for n in toc.members if "/manifests/" in n]}
     storage.put_bytes(record_key(report.run_id), json.dumps(record, indent=1).encode())

@@ -105,7 +105,7 @@ def test_round_trip_into_an_empty_local_mirror_is_byte_identical_and_verifies(
     assert cli("verify", "--dest", str(dst), "--json").json["corrupt"] == []
     assert cli("verify", "--dest", str(dst)).code == 0
     records = [json.loads(v) for k, v in files(dst).items() if k.startswith("runs/")]
-    assert [r["kind"] for r in records] == ["import"]
+    assert [(r["kind"], r["layout"]) for r in records] == [("import", "bottle-domain")]
     assert records[0]["source"].startswith("imported from delta.tar")
     assert sorted(records[0]["added"]) == sorted(manifest(src))
 

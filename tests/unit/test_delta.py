@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 
-from bottlesync.delta import API, BOTTLE, INDEX, TOC_FORMAT, kind_of, parse_toc, toc_digest
+from bottlesync.delta import (
+    API,
+    BOTTLE,
+    INDEX,
+    TOC_FORMAT,
+    kind_of,
+    layout_of,
+    parse_toc,
+    toc_digest,
+)
 from bottlesync.errors import DeltaError
 
 SHA = "a" * 64
@@ -83,3 +92,10 @@ def test_kinds_of_layout_keys() -> None:
     assert kind_of("api/internal/packages.arm64_sequoia.jws.json", set()) == API
     assert kind_of("api/formula/wget.json", set()) == API
     assert kind_of("api/../x.json", set()) is None
+
+
+def test_layout_of_a_bottle_key() -> None:
+    """An import records the layout its bottles came in (for the inside status page)."""
+    assert layout_of(f"bottles/{FILE}") == "bottle-domain"
+    assert layout_of(f"v2/homebrew/core/wget/blobs/sha256:{SHA}") == "artifact-domain"
+    assert layout_of(f"2026-11-28/{FILE}") == "dated"
