@@ -19,8 +19,9 @@ logger, metrics, tracer = Logger(), Metrics(), Tracer()
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     run_id = run_id_of(event, "commit_run")
-    storage = open_storage(Settings.from_env(os.environ).dest)
-    output = commit_output(commit_run(storage, run_id), storage)
+    settings = Settings.from_env(os.environ)
+    storage = open_storage(settings.dest)
+    output = commit_output(commit_run(storage, run_id, public_url=settings.public_url), storage)
     metrics.add_metric(name="BottlesCommitted", unit=MetricUnit.Count, value=output["mirrored"])
     metrics.add_metric(name="RunFailures", unit=MetricUnit.Count, value=output["failures_total"])
     logger.info("committed", extra={k: output[k] for k in ("run_id", "mirrored", "failed")})

@@ -73,8 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     render = actions.add_parser("render", help="print samconfig.toml tables of an environment")
     render.add_argument("--config", default=DEFAULT_CONFIG)
     render.add_argument("--env", required=True)
-    from bottlesync import cli_serve  # the server is imported only to be registered or run
+    # serve, export, import and prune live in their own edge modules, imported only here
+    from bottlesync import cli_airgap, cli_serve
+
     cli_serve.add_parser(commands)
+    cli_airgap.add_parsers(commands, _common)
     return parser
 
 
@@ -179,6 +182,10 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         if args.command == "serve":
             from bottlesync import cli_serve
             return cli_serve.run(args, environ)
+        if args.command in ("export", "import", "prune"):
+            from bottlesync.cli_airgap import run
+
+            return run(args, environ)
         settings = resolve_settings(args, environ)
         if args.command == "verify":
             return cmd_verify(args, settings)

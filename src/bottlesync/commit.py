@@ -24,6 +24,7 @@ from bottlesync.plan import (
     results_prefix,
     summary_key,
 )
+from bottlesync.status import write_status
 from bottlesync.storage import Storage
 
 
@@ -87,7 +88,8 @@ def collect_results(storage: Storage, run_id: str) -> dict[str, BottleResult]:
 
 
 def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
-               sleep: Callable[[float], None] | None = None) -> RunReport:
+               sleep: Callable[[float], None] | None = None,
+               public_url: str | None = None) -> RunReport:
     """Merge what landed into bottles_hash.json and write the run record; idempotent on replay."""
     check_run_id(run_id, "commit")
     when = (now or datetime.now(UTC)).astimezone(UTC)
@@ -124,6 +126,7 @@ def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
               "indexes_published": published, "api_published": api["published"],
               "api_held": api["held"]}
     storage.put_bytes(record_key(run_id), json.dumps(record, indent=1).encode())
+    write_status(storage, now=when, public_url=public_url)
     return report
 
 

@@ -61,6 +61,7 @@ class Settings:
     max_bottle_size: int = 64 * GIB
     low_speed_limit: int = 1024
     low_speed_time: float = 60.0
+    public_url: str | None = None  # where clients reach the mirror: the status page prints it
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], where: str,

@@ -81,6 +81,14 @@ class ManifestConflict(BottlesyncError):
     """Another writer changed the manifest between our read and our write: retry."""
 
 
+class DeltaError(BottlesyncError):
+    """An export/import delta that is malformed, tampered or hostile: refused whole."""
+
+
+class PruneRefused(BottlesyncError):
+    """Prune cannot know what is still wanted (empty or unreadable catalogue or API)."""
+
+
 TRANSIENT_ERRORS: tuple[type[BottlesyncError], ...] = (TransientUpstreamError, ManifestConflict,
                                                        CatalogUnavailable)
 

@@ -82,9 +82,17 @@ def commit_entries(storage: Storage, entries: Mapping[str, dict[str, Any]], *, n
                    sleep: Callable[[float], None] = time.sleep,
                    attempts: int = COMMIT_ATTEMPTS) -> Manifest:
     """Merge `entries` into the manifest with compare-and-swap, re-reading on every conflict."""
+    return update_manifest(storage, lambda m: m.bottles.update(entries), now=now, sleep=sleep,
+                           attempts=attempts)
+
+
+def update_manifest(storage: Storage, change: Callable[[Manifest], None], *, now: str,
+                    sleep: Callable[[float], None] = time.sleep,
+                    attempts: int = COMMIT_ATTEMPTS) -> Manifest:
+    """Apply `change` to a fresh read of the manifest and write it by compare-and-swap."""
     for attempt in range(1, attempts + 1):
         manifest, etag = load_manifest(storage)
-        manifest.bottles.update(entries)
+        change(manifest)
         manifest.updated_at = now
         try:
             storage.put_if_match(MANIFEST_KEY, manifest.to_bytes(), etag)

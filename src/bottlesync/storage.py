@@ -83,8 +83,8 @@ class Storage(Protocol):
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         """Stream an object (for re-hashing); StorageError when absent."""
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        """Write a small object atomically (plans, fragments, run records)."""
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        """Write a small object atomically (plans, fragments, run records, the status page)."""
 
     def put_if_match(self, key: str, data: bytes, etag: str | None) -> str:
         """Compare-and-swap: write only if the current etag is `etag` (None: absent)."""
@@ -190,8 +190,8 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"{self.describe(key)}: cannot read: {exc.strerror}") from None
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self._publish(key, [data], None)
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._publish(key, [data], None)  # a local server types files by their name
 
     def put_verified(self, key: str, chunks: Iterable[bytes], sha256: str,
                      size_hint: int | None = None) -> int:
@@ -359,8 +359,9 @@ class S3Storage:
         except (ClientError, BotoCoreError) as exc:
             raise self._error(exc, key, "read") from None
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self._put(key, data, hashlib.sha256(data).digest())
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        extra = {"ContentType": content_type} if content_type else {}  # S3 serves it as this
+        self._put(key, data, hashlib.sha256(data).digest(), **extra)
 
     def _put(self, key: str, data: bytes, digest: bytes, **extra: Any) -> str:
         """One PUT with a SHA-256 checksum S3 verifies on arrival."""

@@ -37,4 +37,4 @@ def run_sync(settings: Settings, *, storage: Storage, upstream: Upstream,
     write_plan(storage, plan)
     mirror_items(plan.items, storage=storage, upstream=upstream, run_id=plan.run_id,
                  concurrency=settings.concurrency, progress=progress, clock=clock)
-    return commit_run(storage, plan.run_id, now=clock())
+    return commit_run(storage, plan.run_id, now=clock(), public_url=settings.public_url)

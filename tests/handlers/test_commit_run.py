@@ -6,11 +6,12 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import boto3
 import pytest
 
 from bottlesync.errors import InvalidInput
 from bottlesync.manifest import MANIFEST_KEY
-from tests.fakes.aws import read_object
+from tests.fakes.aws import BUCKET, REGION, read_object
 from tests.fakes.homebrew import FakeFormula, FakeHomebrew
 
 Invoke = Callable[[str, Any], Any]
@@ -78,3 +79,20 @@ def test_a_bad_run_id_is_invalid_input(invoke: Invoke, event: Any) -> None:
     """GIVEN no or a malformed run_id WHEN committed THEN InvalidInput (nothing read or written)."""
     with pytest.raises(InvalidInput):
         invoke("commit_run", event)
+
+
+@pytest.mark.parametrize(("public_url", "line"), [
+    ("https://brew.corp.test", "export HOMEBREW_BOTTLE_DOMAIN=https://brew.corp.test/bottles"),
+    ("", "export HOMEBREW_BOTTLE_DOMAIN=https://mirror.example.internal/bottles")])
+def test_commit_writes_the_status_page_with_the_public_url(
+        invoke: Invoke, function_env: Callable[..., None], public_url: str, line: str) -> None:
+    """GIVEN BOTTLESYNC_PUBLIC_URL (the PublicUrl parameter; empty by default) WHEN a run
+    commits THEN status.json and an HTML index.html land at the bucket's base, with its address."""
+    function_env(BOTTLESYNC_PUBLIC_URL=public_url)
+    plan = _plan_and_mirror(invoke, {"formulae": ["jq"]})
+    invoke("commit_run", {"run_id": plan["run_id"]})
+    status = json.loads(read_object("status.json") or b"{}")
+    assert status["last_run"]["run_id"] == plan["run_id"] and status["state"] == "green"
+    page = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key="index.html")
+    assert page["ContentType"] == "text/html; charset=utf-8"
+    assert line in page["Body"].read().decode()

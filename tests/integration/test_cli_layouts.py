@@ -66,7 +66,7 @@ def test_layout_stores_each_bottle_under_its_key(
         assert (mirror / key).read_bytes() == registry_index(homebrew, name)
     stored = {p.relative_to(mirror).as_posix() for p in mirror.rglob("*") if p.is_file()}
     assert {k for k in stored if not k.startswith(("runs/", ".bottlesync/"))} == keys | indexes | {
-        "bottles_hash.json"}
+        "bottles_hash.json", "status.json", "index.html"}
 
 
 def test_an_index_is_published_only_with_all_its_bottles(

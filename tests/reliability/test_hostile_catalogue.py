@@ -185,4 +185,4 @@ def test_hostile_entries_in_a_real_sync_are_reported_and_the_rest_lands(
     for path in (tmp_path / "mirror").rglob("*"):
         assert path.resolve().is_relative_to((tmp_path / "mirror").resolve())
     assert sorted(p.name for p in (tmp_path / "mirror").iterdir()) == [
-        ".bottlesync", "bottles", "bottles_hash.json", "runs"]
+        ".bottlesync", "bottles", "bottles_hash.json", "index.html", "runs", "status.json"]
