@@ -54,6 +54,7 @@ class Settings:
     max_retry_after: float = 60.0
     backoff_base: float = 0.5
     trust_env: bool = False
+    max_failure_rate: float = 5.0  # percent of planned bottles; above it a sync is FAILED
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], where: str,
@@ -106,7 +107,8 @@ class Settings:
 
 _LISTS = {"tags", "formulae", "allowed_hosts"}
 _INTS = {"concurrency", "attempts"}
-_FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base"}
+_FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base",
+           "max_failure_rate"}
 _BOOLS = {"skip_deprecated", "skip_disabled", "trust_env"}
 NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy",
                                "requests_ca_bundle", "curl_ca_bundle"})
