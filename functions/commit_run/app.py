@@ -32,6 +32,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="EcsTasks", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="EcsTasksFailed", unit=MetricUnit.Count,
                            value=int(task_error is not None))
+    stalled = output["mirrored"] == 0 and output["failures_total"] > output["invalid_entries"]
+    metrics.add_metric(name="StalledRuns", unit=MetricUnit.Count, value=int(stalled))
     metrics.add_metric(name="FailureRate", unit=MetricUnit.Percent, value=output["failure_rate"])
     metrics.add_metric(name="EstimatedCostUSD", unit=MetricUnit.NoUnit,
                        value=output["estimated_cost_usd"])

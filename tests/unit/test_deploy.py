@@ -46,7 +46,7 @@ def test_parameter_overrides_carry_the_environment_values() -> None:
     assert dev["BottleTags"].split(",")[0] == "arm64_tahoe"
     prod = overrides(doc["prod"]["sync"]["parameters"]["parameter_overrides"])
     assert prod["WorkerConcurrency"] == "8"
-    assert prod["DeploymentType"] == "Canary10Percent5Minutes"
+    assert prod["DeploymentType"] == "Canary5Percent60Minutes"
 
 
 def test_stack_parameters_are_strings_and_parameters_win(tmp_path: Path) -> None:
