@@ -98,13 +98,16 @@ def test_one_alarm_per_kpi_with_its_configured_threshold_and_topic(
     for logical_id, key in ROLLBACK_ALARMS.items():
         threshold = resolve(translated[logical_id]["Properties"]["Threshold"], params)
         assert float(threshold) == float(alarms["rollback"][key])
-    critical = translated["AllSyncsFailingAlarm"]["Properties"]
-    assert critical["AlarmActions"] == [{"Ref": "CriticalTopic"}]
+    for critical in ("AllSyncsFailingAlarm", "BucketUnreachableAlarm",
+                     "FunctionsTimingOutAlarm"):
+        assert translated[critical]["Properties"]["AlarmActions"] == [{"Ref": "CriticalTopic"}]
 
 
-def test_lambda_duration_alarm_divides_by_each_timeout(translated: dict[str, Any]) -> None:
+@pytest.mark.parametrize("alarm", ["LambdaDurationAlarm", "FunctionsTimingOutAlarm"])
+def test_lambda_duration_alarm_divides_by_each_timeout(translated: dict[str, Any],
+                                                       alarm: str) -> None:
     """Duration ms / (Timeout s * 10) is the percentage of each function's own timeout."""
-    props = translated["LambdaDurationAlarm"]["Properties"]
+    props = translated[alarm]["Properties"]
     expression = next(m["Expression"] for m in props["Metrics"] if "Expression" in m)
     divisors = dict(re.findall(r"(\w+) / (\d+)", expression))
     names = {m["Id"]: m["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
