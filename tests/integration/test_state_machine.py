@@ -377,3 +377,24 @@ def test_route_by_size_compares_numbers_in_the_state_machine(
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"])["route"] == route == route_for(to_fetch, planned_bytes,
                                                                  threshold)
+
+
+def test_upstream_text_reaches_slack_escaped(world: Callable[..., World]) -> None:
+    """GIVEN a catalogue whose bottle URL carries a Slack mention and a forged link WHEN the
+    machine runs THEN the failure naming that URL reaches Slack escaped: no <!channel>, no link
+    but our own execution link."""
+    w = world()
+    entry = next(e for e in w.homebrew.catalogue if e["name"] == "jq")
+    hostile = "https://evil.example/x?<!channel>&<https://evil.example|update brew>"
+    entry["bottle"]["stable"]["files"]["x86_64_linux"]["url"] = hostile
+    run = w.machine.run({})  # the entry is invalid: reported (InvalidEntry), the rest lands
+    assert run.status == "SUCCEEDED", run
+    assert run.output["report"]["failures"][0]["error"] == "InvalidEntry"
+    [message] = w.slack.messages
+    payload = json.dumps(message, ensure_ascii=False)
+    assert "evil.example" in payload  # the failure is reported...
+    assert "<!channel>" not in payload and "<https://evil.example" not in payload  # ...inert
+    assert "&lt;!channel&gt;" in payload
+    links = re.findall(r"<(https?://[^|>]+)\|", payload)
+    assert links and all(link.startswith("https://us-east-1.console.aws.amazon.com/states/")
+                         for link in links)
