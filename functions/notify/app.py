@@ -1,4 +1,5 @@
-"""Notify: Slack summary (or the error), SNS e-mail when critical, sync outcome metrics."""
+"""Notify: run summaries, caught errors, execution events and alarms to Slack; SNS e-mail when
+critical; the sync outcome metrics."""
 
 import os
 from typing import Any
@@ -12,15 +13,28 @@ from bottlesync.notify import FAILED, Notifier, notify
 logger, metrics, tracer = Logger(), Metrics(), Tracer()
 
 
+def sync_outcome(event: Any) -> str | None:
+    """SyncSucceeded or SyncFailed for a run's own message; None for alarms and status events."""
+    if not isinstance(event, dict):
+        return None
+    if "error" in event:
+        return "SyncFailed"
+    report = event.get("report")
+    if isinstance(report, dict):
+        return "SyncFailed" if report.get("result") == "FAILED" else "SyncSucceeded"
+    return None
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     outcome = notify(event, Notifier.from_config(HandlerConfig.from_env(os.environ)))
-    failed_run = isinstance(event, dict) and "error" in event
-    metrics.add_metric(name="SyncFailed" if failed_run else "SyncSucceeded",
-                       unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="CriticalRuns", unit=MetricUnit.Count, value=int(outcome["critical"]))
+    name = sync_outcome(event)
+    if name is not None:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="CriticalRuns", unit=MetricUnit.Count,
+                           value=int(outcome["critical"]))
     metrics.add_metric(name="SlackFailures", unit=MetricUnit.Count,
                        value=int(outcome["slack"] == FAILED))
     logger.info("notified", extra=outcome)

@@ -14,8 +14,9 @@ from bottlesync.bottle import PlanItem
 from bottlesync.config import Settings
 from bottlesync.errors import BottlesyncError, ConfigError, InvalidInput
 from bottlesync.events import HandlerConfig, bucket_key
+from bottlesync.messages import progress_message
 from bottlesync.mirror import mirror_items
-from bottlesync.notify import Notifier, progress_message
+from bottlesync.notify import Notifier
 from bottlesync.plan import check_run_id, plan_key, read_items
 from bottlesync.registry_secret import with_registry_token
 from bottlesync.storage import Storage, open_storage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +12,7 @@ from typing import Any
 
 from bottlesync.api import publish_api
 from bottlesync.bottle import PlanItem, day_of, index_key
+from bottlesync.cost import estimate
 from bottlesync.errors import Failure, InvalidInput
 from bottlesync.manifest import commit_entries
 from bottlesync.mirror import BottleResult
@@ -26,6 +27,7 @@ from bottlesync.plan import (
 )
 from bottlesync.status import write_status
 from bottlesync.storage import Storage
+from bottlesync.verdict import Verdict, judge
 
 
 @dataclass
@@ -40,6 +42,8 @@ class RunReport:
     bytes: int
     route: str
     failures: list[Failure] = field(default_factory=list)
+    verdict: Verdict | None = None  # set by commit_run: what "Check results" decides
+    estimated_cost_usd: float = 0.0  # bottlesync.cost's model of this run on AWS
 
     @property
     def failed(self) -> int:
@@ -88,9 +92,13 @@ def collect_results(storage: Storage, run_id: str) -> dict[str, BottleResult]:
 
 
 def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
-               sleep: Callable[[float], None] | None = None,
+               sleep: Callable[[float], None] | None = None, max_failure_rate: float = 5.0,
+               task_error: Mapping[str, Any] | None = None,
                public_url: str | None = None) -> RunReport:
-    """Merge what landed into bottles_hash.json and write the run record; idempotent on replay."""
+    """Merge what landed into bottles_hash.json and write the run record; idempotent on replay.
+
+    The record says whether the run failed (a failed task, a crashed batch, too many failures).
+    """
     check_run_id(run_id, "commit")
     when = (now or datetime.now(UTC)).astimezone(UTC)
     summary = read_json(storage, summary_key(run_id))
@@ -121,7 +129,11 @@ def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
                        mirrored=len(entries), planned_bytes=summary["planned_bytes"],
                        bytes=sum(r.downloaded for r in results.values() if r.ok),
                        route=summary["route"], failures=failures)
-    record = {**summary, **report.to_json(), "finished_at": iso(when),
+    report.verdict = judge(failures, len(items), len(entries), max_failure_rate, task_error)
+    report.estimated_cost_usd = round(estimate([i.size or 0 for i in items],
+                                               summary["route"]).total, 6)
+    record = {**summary, **report.to_json(), **report.verdict.to_json(),
+              "estimated_cost_usd": report.estimated_cost_usd, "finished_at": iso(when),
               "added": sorted(entries), "planned_items": [i.bottle.file for i in items],
               "indexes_published": published, "api_published": api["published"],
               "api_held": api["held"]}

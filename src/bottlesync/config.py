@@ -62,6 +62,7 @@ class Settings:
     low_speed_limit: int = 1024
     low_speed_time: float = 60.0
     public_url: str | None = None  # where clients reach the mirror: the status page prints it
+    max_failure_rate: float = 5.0  # percent of planned bottles; above it a sync is FAILED
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any], where: str,
@@ -117,7 +118,8 @@ class Settings:
 
 _LISTS = {"tags", "formulae", "allowed_hosts", "registry_hosts"}
 _INTS = {"concurrency", "attempts", "low_speed_limit"}
-_FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base", "low_speed_time"}
+_FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base", "low_speed_time",
+           "max_failure_rate"}
 _SIZES = {"ecs_threshold", "max_bottle_size"}
 _BOOLS = {"skip_deprecated", "skip_disabled", "trust_env", "api"}
 NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy",

@@ -8,6 +8,20 @@ from typing import Any
 
 from bottlesync.config import ConfigFile
 
+ALARM_PARAMETERS = {"success_rate_min": "AlarmSuccessRateMin",
+                    "duration_minutes": "AlarmDurationMinutes",
+                    "stalled_syncs": "AlarmStalledSyncs", "error_rate_max": "AlarmErrorRateMax",
+                    "lambda_duration_percent": "AlarmLambdaDurationPercent",
+                    "ecs_success_rate_min": "AlarmEcsSuccessRateMin",
+                    "upload_success_rate_min": "AlarmUploadSuccessRateMin",
+                    "cost_max_usd": "AlarmCostMaxUsd"}
+ROLLBACK_PARAMETERS = {"function_error_rate": "RollbackFunctionErrorRate",
+                       "bottle_failure_rate": "RollbackBottleFailureRate",
+                       "storage_error_rate": "RollbackStorageErrorRate"}
+NOTIFY_PARAMETERS = {"slack_secret": "SlackSecretName", "email": "AlertEmail",
+                     "pager_url": "PagerUrl"}
+DEPLOY_PARAMETERS = {"type": "DeploymentType", "pre_traffic_hook": "PreTrafficHook",
+                     "state_machine": "StateMachineDeploymentType"}
 HEADER = ("# Rendered from config.yaml by `make samconfig`: do not edit by hand.\n"
           "version = 0.1\n")
 
@@ -25,9 +39,27 @@ def stack_parameters(config: ConfigFile, env: str) -> dict[str, str]:
         "EcsThresholdBytes": settings.ecs_threshold,
         "WorkerConcurrency": settings.concurrency,
         "AllowedHosts": ",".join(settings.allowed_hosts),
+        "MaxFailureRate": settings.max_failure_rate,
+        **operations(section),
     }
     merged = {**derived, **section["parameters"]}
     return {k: _text(v) for k, v in merged.items()}
+
+
+def operations(section: Mapping[str, Any]) -> dict[str, Any]:
+    """Alarm thresholds, notification targets and rollout settings as template parameters."""
+    alarms = section.get("alarms", {})
+    pairs = [(alarms, ALARM_PARAMETERS), (alarms.get("rollback", {}), ROLLBACK_PARAMETERS),
+             (section.get("notifications", {}), NOTIFY_PARAMETERS),
+             (section.get("deployment", {}), DEPLOY_PARAMETERS)]
+    return {name: values[key] for values, names in pairs for key, name in names.items()
+            if key in values}
+
+
+def stack_tags(config: ConfigFile, env: str) -> str:
+    """`sam deploy --tags`: CloudFormation puts the stack's tags on every taggable resource."""
+    tags = config.environment(env).get("tags", {})
+    return " ".join(f"{key}={json.dumps(str(value))}" for key, value in tags.items())
 
 
 def _text(value: Any) -> str:
@@ -57,7 +89,8 @@ def render_section(config: ConfigFile, env: str) -> str:
         "validate": {"lint": True},
         "deploy": {"capabilities": "CAPABILITY_IAM", "confirm_changeset": env == "prod",
                    "resolve_s3": True, "s3_prefix": section["stack_name"],
-                   "parameter_overrides": overrides},
+                   "parameter_overrides": overrides,
+                   **({"tags": stack_tags(config, env)} if section.get("tags") else {})},
         "sync": {"watch": False, "parameter_overrides": overrides},
     }
     lines = []

@@ -116,3 +116,18 @@ class Failure:
     def to_dict(self) -> dict[str, str]:
         """The `failures[]` shape of the CLI's --json output."""
         return {"bottle": self.bottle, "error": self.error, "message": self.message}
+
+
+class FailureRateExceeded(BottlesyncError):
+    """More planned bottles failed than sync.max_failure_rate allows: the sync is FAILED."""
+
+
+class BatchCrashed(BottlesyncError):
+    """A Mirror batch ended without a result for its bottles: the sync is FAILED."""
+
+
+class TaskFailed(BottlesyncError):
+    """The Fargate task stopped non-zero (or never ran): the sync is FAILED."""
+
+
+STORAGE_ERRORS: frozenset[str] = frozenset({"StorageError", "UnsafeKey"})

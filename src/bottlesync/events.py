@@ -66,6 +66,16 @@ def run_id_of(event: object, where: str) -> str:
     return check_run_id(_object(event, where).get("run_id"), where)
 
 
+def task_error_of(event: object, where: str) -> dict[str, str] | None:
+    """Commit run's optional `task_error` ({Error, Cause} of a failed Fargate task), checked."""
+    error = _object(event, where).get("task_error")
+    if error is None:
+        return None
+    if not isinstance(error, dict) or not isinstance(error.get("Error"), str):
+        raise InvalidInput(f"{where}: task_error must be an object with a string 'Error'")
+    return {"Error": error["Error"][:200], "Cause": str(error.get("Cause", ""))[:2000]}
+
+
 @dataclass(frozen=True)
 class PlanSyncRequest:
     """The schedule's input: optional `formulae` (narrows the sync) and `dry_run`."""
@@ -113,6 +123,7 @@ def plan_sync_output(plan: Plan, written: Plan, storage: Storage,
             "summary_key": bucket_key(storage, summary_key(plan.run_id)),
             "selected": plan.selected, "present": plan.present, "planned": len(plan.items),
             "planned_bytes": plan.planned_bytes, "route": written.route,
+            "to_fetch": len(written.items), "ecs_threshold": plan.threshold,
             "invalid": len(plan.invalid),
             "max_items_per_batch": config.max_items_per_batch,
             "map_max_concurrency": config.map_max_concurrency,
@@ -169,4 +180,7 @@ def commit_output(report: RunReport, storage: Storage) -> dict[str, Any]:
     out["failures_total"] = report.failed
     out["invalid_entries"] = sum(1 for f in report.failures if f.error == "InvalidEntry")
     out["record_key"] = bucket_key(storage, record_key(report.run_id))
+    out["estimated_cost_usd"] = report.estimated_cost_usd
+    if report.verdict is not None:
+        out.update(report.verdict.to_json())
     return out

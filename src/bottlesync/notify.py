@@ -6,22 +6,20 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from bottlesync.errors import ConfigError, InvalidInput
+from bottlesync.errors import ConfigError
 from bottlesync.events import HandlerConfig
-from bottlesync.units import human_bytes
+from bottlesync.messages import Message, message_for
 from bottlesync.upstream import is_loopback, retry_after_seconds
 
 log = logging.getLogger(__name__)
 SLACK_HOST = "hooks.slack.com"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-SHOWN_FAILURES = 5
-MAX_CAUSE = 1500
 SENT, SKIPPED, FAILED = "sent", "skipped", "failed"
 
 
@@ -41,104 +39,6 @@ def webhook_url(secret: str) -> str:
         # never echo the URL: it is the secret
         raise ConfigError(f"Slack webhook refused: it must be https://{SLACK_HOST}/...")
     return text
-
-
-@dataclass(frozen=True)
-class Message:
-    """One notification: the Slack text, and the e-mail subject when it is critical."""
-
-    text: str
-    subject: str
-    critical: bool
-
-    def slack_payload(self) -> dict[str, Any]:
-        """Slack's incoming-webhook JSON."""
-        return {"text": self.text}
-
-
-def is_critical(report: dict[str, Any], threshold: int) -> bool:
-    """Many bottle failures, or failures with nothing landed: a person should look today.
-
-    Invalid catalogue entries are upstream's mistakes, reported in Slack but never an e-mail.
-    """
-    failed = int(report.get("failed", 0)) - int(report.get("invalid_entries", 0))
-    mirrored = int(report.get("mirrored", 0))
-    return failed >= threshold or (failed > 0 and mirrored == 0)
-
-
-def summary_message(report: dict[str, Any], execution: str, threshold: int) -> Message:
-    """The end-of-run summary from Commit run's output."""
-    failures = report.get("failures", [])
-    total = int(report.get("failures_total", len(failures)))
-    critical = is_critical(report, threshold)
-    lines = [f"{'🚨' if critical else '✅' if not total else '⚠️'} bottlesync run "
-             f"{report.get('run_id')} ({report.get('route')})",
-             f"selected {report.get('selected')}, present {report.get('present')}, "
-             f"mirrored {report.get('mirrored')}, failed {report.get('failed')}",
-             f"bytes {human_bytes(int(report.get('bytes', 0)))} of "
-             f"{human_bytes(int(report.get('planned_bytes', 0)))} planned"]
-    lines += [f"• {f.get('bottle')}: {f.get('error')}: {f.get('message')}"
-              for f in failures[:SHOWN_FAILURES]]
-    if total > SHOWN_FAILURES:
-        lines.append(f"… and {total - SHOWN_FAILURES} more (see {report.get('record_key')})")
-    lines.append(f"execution {execution}")
-    subject = f"bottlesync: {report.get('failed')} failed, {report.get('mirrored')} mirrored"
-    return Message("\n".join(lines), subject, critical)
-
-
-def _cause(cause: object) -> str:
-    """A Lambda error's Cause is JSON {errorType, errorMessage, ...}: keep the readable part."""
-    text = str(cause or "")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and "errorMessage" in data:
-        text = f"{data.get('errorType', 'Error')}: {data['errorMessage']}"
-    elif isinstance(data, dict) and isinstance(data.get("Containers"), list):
-        text = _stopped_task(data)
-    return text[:MAX_CAUSE]
-
-
-def _stopped_task(task: dict[str, Any]) -> str:
-    """runTask.sync's Cause is the stopped task's description: say why and how it exited."""
-    containers = [f"container {c.get('Name')} exit code {c.get('ExitCode')}"
-                  + (f" ({c['Reason']})" if c.get("Reason") else "")
-                  for c in task["Containers"] if isinstance(c, dict)]
-    why = ": ".join(str(task[k]) for k in ("StopCode", "StoppedReason") if task.get(k))
-    return "; ".join([f"task {task.get('TaskArn')} stopped ({why or 'no reason given'})",
-                      *containers])
-
-
-def failure_message(error: dict[str, Any], execution: str, run_id: str | None) -> Message:
-    """The message for an execution that a Catch sent to Notify failure."""
-    name = str(error.get("Error", "Error"))
-    lines = [f"🚨 bottlesync run {run_id or '(not planned)'} failed: {name}",
-             _cause(error.get("Cause")), f"execution {execution}"]
-    return Message("\n".join(lines), f"bottlesync: execution failed ({name})"[:100], True)
-
-
-def progress_message(run_id: str, chunks: int, total: int, counts: dict[str, int]) -> Message:
-    """The container's heartbeat: how far it is."""
-    text = (f"⏳ bottlesync run {run_id} (ecs): chunk {chunks}/{total}, "
-            f"mirrored {counts['mirrored']}, failed {counts['failed']}, "
-            f"{human_bytes(counts['bytes'])}")
-    return Message(text, "", critical=False)
-
-
-def message_for(event: object, threshold: int) -> Message:
-    """Notify's input ({report, execution} or {error, execution, input}) as a message."""
-    if not isinstance(event, dict):
-        raise InvalidInput(f"notify: event must be a JSON object, not {type(event).__name__}")
-    execution = str(event.get("execution", "?"))
-    if isinstance(event.get("error"), dict):
-        given = event.get("input")
-        plan = given.get("plan") if isinstance(given, dict) else None
-        run_id = plan.get("run_id") if isinstance(plan, dict) else None
-        return failure_message(event["error"], execution, run_id)
-    if isinstance(event.get("report"), dict):
-        return summary_message(event["report"], execution, threshold)
-    raise InvalidInput("notify: event has neither a 'report' nor an 'error' object")
 
 
 class Notifier:
@@ -213,7 +113,7 @@ class Notifier:
         if not message.critical or not self.config.alert_topic_arn or self.sns is None:
             return SKIPPED
         self.sns.publish(TopicArn=self.config.alert_topic_arn, Subject=message.subject[:100],
-                         Message=message.text)
+                         Message=message.body)
         return SENT
 
 
@@ -222,8 +122,10 @@ def _no_url(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ConfigError) else type(exc).__name__
 
 
-def notify(event: object, notifier: Notifier) -> dict[str, Any]:
+def notify(event: object, notifier: Notifier, now: datetime | None = None) -> dict[str, Any]:
     """Notify's whole job: Slack always, e-mail when critical; returns what it did."""
-    message = message_for(event, notifier.config.critical_failures)
+    message = message_for(event, notifier.config.critical_failures, now or datetime.now(UTC))
+    if message is None:  # an SNS message that is no alarm (our own e-mail): nothing to say
+        return {"slack": SKIPPED, "email": SKIPPED, "critical": False}
     return {"slack": notifier.slack(message), "email": notifier.email(message),
             "critical": message.critical}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import cost, generate
+from bench import generate
 from bench.run import SMOKE, Row, main, run, table
 
 
@@ -118,11 +118,3 @@ def test_manifest_covers_all_but_the_missing_formulae() -> None:
     current = {file for f in formulae for file, _sha, _size in f.files()}
     assert skipped and not skipped & set(doc["bottles"])
     assert current - skipped <= set(doc["bottles"])
-
-
-def test_cost_model_splits_multipart_uploads() -> None:
-    """A bottle under a part is one PUT; a bigger one is create + parts + complete."""
-    part = cost.PART_SIZE
-    assert cost.put_requests([1, part - 1]) == 2
-    assert cost.put_requests([part]) == 3
-    assert cost.put_requests([2 * part + 1]) == 5

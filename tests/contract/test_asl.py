@@ -101,7 +101,8 @@ def test_contract_retries(asl: dict[str, Any]) -> None:
 
 
 def test_every_top_level_step_is_caught(asl: dict[str, Any]) -> None:
-    """Any failure outside the Map's children ends in Notify failure, then Fail."""
+    """Any failure outside the Map's children ends in Notify failure, then Fail; but a failed
+    Fargate task goes to Commit run first (its run record), and Check results fails it."""
     top = asl["States"]
     for name, state in top.items():
         if state["Type"] not in ("Task", "Map"):
@@ -109,10 +110,24 @@ def test_every_top_level_step_is_caught(asl: dict[str, Any]) -> None:
         catch = state.get("Catch")
         assert catch, name
         assert catch[-1]["ErrorEquals"] == ["States.ALL"], name
-        expected = "Fail" if name == "Notify failure" else "Notify failure"
+        expected = {"Notify failure": "Fail", "Mirror on Fargate": "Commit run"}.get(
+            name, "Notify failure")
         assert {c["Next"] for c in catch} == {expected}, name
     assert top["Notify failure"]["Next"] == "Fail"
     assert top["Fail"]["Type"] == "Fail"
+    assert top["Mirror on Fargate"]["Catch"][-1]["ResultPath"] == "$.plan.task_error"
+
+
+def test_check_results_fails_with_the_verdicts_error_and_cause(asl: dict[str, Any]) -> None:
+    """After Notify, Check results ends FAILED with Commit run's named error and its counts."""
+    top = asl["States"]
+    assert top["Notify"]["Next"] == "Check results"
+    [rule] = top["Check results"]["Choices"]
+    assert (rule["Variable"], rule["StringEquals"]) == ("$.report.result", "FAILED")
+    failed = top[rule["Next"]]
+    assert (failed["Type"], failed["ErrorPath"], failed["CausePath"]) == (
+        "Fail", "$.report.error", "$.report.cause")
+    assert top[top["Check results"]["Default"]]["Type"] == "Succeed"
 
 
 def test_every_transition_exists_and_every_state_is_reachable(asl: dict[str, Any]) -> None:
@@ -135,11 +150,13 @@ def test_every_transition_exists_and_every_state_is_reachable(asl: dict[str, Any
 
 
 def test_route_by_size_covers_every_route(asl: dict[str, Any]) -> None:
-    """none -> Commit run (the run record), ecs -> Fargate, anything else -> the Map."""
+    """Nothing to fetch -> Commit run (the run record); planned_bytes >= the threshold passed in
+    -> Fargate, as numeric comparisons; anything else -> the Map."""
     choice = asl["States"]["Route by size"]
-    routes = {c["StringEquals"]: c["Next"] for c in choice["Choices"]
-              if c["Variable"] == "$.plan.route"}
-    assert routes == {"none": "Commit run", "ecs": "Mirror on Fargate"}
+    assert choice["Choices"] == [
+        {"Variable": "$.plan.to_fetch", "NumericEquals": 0, "Next": "Commit run"},
+        {"Variable": "$.plan.planned_bytes",
+         "NumericGreaterThanEqualsPath": "$.plan.ecs_threshold", "Next": "Mirror on Fargate"}]
     assert choice["Default"] == "Mirror bottles"
 
 
@@ -147,6 +164,7 @@ def test_plan_fields_used_downstream_are_selected(asl: dict[str, Any]) -> None:
     """Every $.plan.<field> a later state reads is one Plan sync's ResultSelector keeps."""
     selected = {k.removesuffix(".$") for k in asl["States"]["Plan sync"]["ResultSelector"]}
     used = set(re.findall(r"\$\.plan\.([a-z_]+)", ASL.read_text(encoding="utf-8")))
+    used.discard("task_error")  # written by the Fargate Catch, read by Commit run
     assert used
     assert used <= selected
 

@@ -20,12 +20,13 @@ FUNCTION_ENV = {"BOTTLESYNC_DEST", "BOTTLESYNC_SOURCE", "BOTTLESYNC_TAGS", "BOTT
                 "BOTTLESYNC_LAYOUT", "BOTTLESYNC_ECS_THRESHOLD", "BOTTLESYNC_CONCURRENCY",
                 "BOTTLESYNC_ALLOWED_HOSTS", "MAX_ITEMS_PER_BATCH", "MAP_MAX_CONCURRENCY",
                 "SLACK_SECRET_ARN", "ALERT_TOPIC_ARN", "CRITICAL_FAILURES",
+                "BOTTLESYNC_MAX_FAILURE_RATE",
                 "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
 # The issue's per-environment sizes: Lambda MB, ECS cpu/memory, lifecycle/log days, deployment.
 SIZES = {
     "dev": ("256", "512", "1024", "7", "3", "AllAtOnce"),
-    "staging": ("512", "1024", "4096", "30", "14", "Linear10PercentEvery1Minute"),
-    "prod": ("1024", "2048", "8192", "90", "30", "Canary10Percent5Minutes"),
+    "staging": ("512", "1024", "4096", "30", "14", "AllAtOnce"),  # after the PreTraffic hook
+    "prod": ("1024", "2048", "8192", "90", "30", "Canary5Percent60Minutes"),
 }
 SIZE_PARAMETERS = ("LambdaMemorySize", "EcsCpu", "EcsMemory", "LifecycleDays",
                    "LogRetentionDays", "DeploymentType")
@@ -84,12 +85,20 @@ def test_function_has_live_alias_and_deployment_group(translated: dict[str, Any]
     group = translated[f"{logical_id}DeploymentGroup"]
     assert group["Type"] == "AWS::CodeDeploy::DeploymentGroup"
     props = group["Properties"]
-    assert props["DeploymentConfigName"] == {"Ref": "DeploymentType"}
+    assert props["DeploymentConfigName"] == {"Fn::If": [
+        "UseCanaryConfig", {"Ref": "CanaryDeploymentConfig"}, {"Ref": "DeploymentType"}]}
     alarm_id = logical_id.removesuffix("Function") + "ErrorsAlarm"
-    assert props["AlarmConfiguration"]["Alarms"] == [{"Name": {"Ref": alarm_id}}]
+    assert props["AlarmConfiguration"]["Alarms"] == [
+        {"Name": {"Ref": "BottleFailureRateRollbackAlarm"}},
+        {"Name": {"Ref": "StorageErrorRateRollbackAlarm"}}, {"Name": {"Ref": alarm_id}}]
     assert "DEPLOYMENT_STOP_ON_ALARM" in props["AutoRollbackConfiguration"]["Events"]
-    dims = {d["Name"]: d["Value"] for d in translated[alarm_id]["Properties"]["Dimensions"]}
-    assert dims["Resource"] == {"Fn::Sub": f"${{{logical_id}}}:live"}
+    metrics = {m["Id"]: m for m in translated[alarm_id]["Properties"]["Metrics"]}
+    assert metrics["rate"]["Expression"] == "100 * errors / MAX([invocations, 1])"
+    for stat in ("errors", "invocations"):
+        dims = {d["Name"]: d["Value"]
+                for d in metrics[stat]["MetricStat"]["Metric"]["Dimensions"]}
+        assert dims["Resource"] == {"Fn::Sub": f"${{{logical_id}}}:live"}
+    assert translated[alarm_id]["Properties"]["Threshold"] == {"Ref": "RollbackFunctionErrorRate"}
 
 
 @pytest.mark.parametrize("logical_id", sorted(FUNCTIONS))

@@ -142,20 +142,48 @@ def list_keys(prefix: str = "") -> list[str]:
             for o in page.get("Contents", [])]
 
 
-def moto_definition(definition: dict[str, Any]) -> dict[str, Any]:
-    """A COPY of the shipped definition that moto can run; the shipped file is never changed.
+def moto_definition(definition: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A COPY of the shipped definition that moto can run, and the ItemBatcher it took out.
 
-    moto's interpreter rejects ItemBatcher and only fakes ResultWriter, so each Map item becomes a
-    batch of one with the same shape ItemBatcher produces: {"Items": [item], "BatchInput": {...}}.
+    moto's interpreter rejects ItemBatcher and only fakes ResultWriter: the harness removes both
+    from the copy and batches the items itself (`batch_items`), as the service does.
     """
     out = copy.deepcopy(definition)
+    batchers = [state.pop("ItemBatcher") for state in _states(out)
+                if state.get("Type") == "Map" and "ItemBatcher" in state]
     for state in _states(out):
-        if state.get("Type") == "Map" and "ItemBatcher" in state:
-            batcher = state.pop("ItemBatcher")
-            state.pop("ResultWriter", None)
-            state["ItemSelector"] = {"Items.$": "States.Array($$.Map.Item.Value)",
-                                     "BatchInput": batcher["BatchInput"]}
-    return out
+        state.pop("ResultWriter", None)
+    assert len(batchers) <= 1, "the harness models one batched Map"
+    return out, (batchers[0] if batchers else {})
+
+
+def json_path(data: Any, path: str) -> Any:
+    """A `$.a.b` reference path resolved against `data` (KeyError when a key is missing)."""
+    assert re.fullmatch(r"\$(\.[A-Za-z0-9_]+)*", path), f"unsupported path {path}"
+    for key in path.split(".")[1:]:
+        data = data[key]
+    return data
+
+
+def batch_items(items: list[Any], state_input: Any, batcher: Mapping[str, Any]) -> list[Any]:
+    """ItemBatcher: {"Items", "BatchInput"} batches of at most MaxItemsPerBatch items and
+    MaxInputBytesPerBatch bytes of JSON (the batch as the child receives it), in order."""
+    most = (json_path(state_input, batcher["MaxItemsPerBatchPath"])
+            if "MaxItemsPerBatchPath" in batcher else batcher.get("MaxItemsPerBatch", 10**9))
+    max_bytes = batcher.get("MaxInputBytesPerBatch", 256 * 1024)
+    shared = {key.removesuffix(".$"): json_path(state_input, value) if key.endswith(".$")
+              else value for key, value in batcher.get("BatchInput", {}).items()}
+    batches: list[dict[str, Any]] = []
+    for item in items:
+        last = batches[-1] if batches else None
+        if last is not None and len(last["Items"]) < most and len(json.dumps(
+                {"Items": [*last["Items"], item], "BatchInput": shared})) <= max_bytes:
+            last["Items"].append(item)
+            continue
+        batch = {"Items": [item], "BatchInput": shared}
+        assert len(json.dumps(batch)) <= max_bytes, "one item exceeds MaxInputBytesPerBatch"
+        batches.append(batch)
+    return batches
 
 
 def _states(definition: dict[str, Any]) -> list[dict[str, Any]]:
@@ -167,6 +195,18 @@ def _states(definition: dict[str, Any]) -> list[dict[str, Any]]:
                        *state.get("Branches", [])):
             if nested:
                 found.extend(_states(nested))
+    return found
+
+
+def all_states(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(name, state) of every state, nested ones included."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for name, state in definition.get("States", {}).items():
+        found.append((name, state))
+        for nested in (state.get("ItemProcessor"), state.get("Iterator"),
+                       *state.get("Branches", [])):
+            if nested:
+                found.extend(all_states(nested))
     return found
 
 
@@ -196,6 +236,9 @@ class StateMachineHarness:
         self.handlers = {name: load_handler(name) for name in FUNCTIONS}
         self.by_resource = {resource: name for name, resource in FUNCTIONS.items()}
         self.invocations: list[tuple[str, Any]] = []
+        self.results: list[tuple[str, Any]] = []  # (function, what it returned) when it returned
+        self.map_runs: list[dict[str, int]] = []  # child execution counts of each Map run
+        self.batcher: dict[str, Any] = {}
         self.task_runs: list[tuple[dict[str, str], int, str]] = []
         self.batch_argv: list[str] = []
         self.sfn = boto3.client("stepfunctions", region_name=REGION)
@@ -217,8 +260,14 @@ class StateMachineHarness:
 
         map_run = distributed_map.DistributedIterationComponent._map_run
 
-        def map_run_with_tolerance(component: Any, env: Any, eval_input: Any) -> None:
+        def map_run_batched(component: Any, env: Any, eval_input: Any) -> None:
+            items = env.stack.pop()
+            env.stack.append(batch_items(items, env.states.get_input(), harness.batcher))
             map_run(component, env, eval_input)
+            counter = eval_input.map_run_record.item_counter
+            harness.map_runs.append({"total": counter.total.get(),
+                                     "succeeded": counter.succeeded.get(),
+                                     "failed": counter.failed.get() + counter.timed_out.get()})
             _enforce_tolerance(env, eval_input.map_run_record)
 
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
@@ -227,7 +276,7 @@ class StateMachineHarness:
         monkeypatch.setattr(ecs_service.StateTaskServiceEcs, "_build_sync_resolver",
                             build_sync_resolver)
         monkeypatch.setattr(distributed_map.DistributedIterationComponent, "_map_run",
-                            map_run_with_tolerance)
+                            map_run_batched)
         # the interpreter's Retry backoff really sleeps: make it instant
         monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
 
@@ -239,6 +288,7 @@ class StateMachineHarness:
         self.invocations.append((name, event))
         try:
             result = self.handlers[name](event, LambdaContext(resource))
+            self.results.append((name, result))
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"
             result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
@@ -281,7 +331,7 @@ class StateMachineHarness:
             version = lam.publish_version(FunctionName=resource)["Version"]
             alias = lam.create_alias(FunctionName=resource, Name="live", FunctionVersion=version)
             values[f"{resource}Arn"] = alias["AliasArn"]
-        definition = moto_definition(json.loads(ASL.read_text()))
+        definition, self.batcher = moto_definition(json.loads(ASL.read_text()))
         machine = self.sfn.create_state_machine(
             name="bottlesync-test", roleArn=role_arn,
             definition=substitute(json.dumps(definition), values))

@@ -81,6 +81,38 @@ def _parse_payload(headers: dict[str, str], body: bytes) -> dict[str, Any] | Non
     return doc if isinstance(doc, dict) else None
 
 
+BLOCK_TYPES = frozenset({"section", "context", "divider", "header", "actions", "image"})
+TEXT_TYPES = frozenset({"mrkdwn", "plain_text"})
+
+
+def _valid_text(obj: Any, limit: int) -> bool:
+    """A Block Kit text object within Slack's length limit."""
+    return (isinstance(obj, dict) and obj.get("type") in TEXT_TYPES
+            and isinstance(obj.get("text"), str) and 0 < len(obj["text"]) <= limit)
+
+
+def _valid_blocks(blocks: Any) -> bool:
+    """What Slack checks before it answers invalid_blocks: at most 50 blocks of known types,
+    section text <= 3000 characters, <= 10 fields of <= 2000, context <= 10 elements."""
+    if not isinstance(blocks, list) or not 0 < len(blocks) <= 50:
+        return False
+    for block in blocks:
+        if not isinstance(block, dict) or block.get("type") not in BLOCK_TYPES:
+            return False
+        if block["type"] == "section":
+            text_ok = "text" not in block or _valid_text(block["text"], 3000)
+            items = block.get("fields", [])
+            if not text_ok or not isinstance(items, list) or len(items) > 10 or not all(
+                    _valid_text(f, 2000) for f in items) or not ("text" in block or items):
+                return False
+        if block["type"] == "context":
+            elements = block.get("elements")
+            if not isinstance(elements, list) or not 0 < len(elements) <= 10 or not all(
+                    _valid_text(e, 3000) for e in elements):
+                return False
+    return True
+
+
 class FakeSlack:
     """A real HTTP fake of a Slack incoming webhook, with status faults."""
 
@@ -174,6 +206,8 @@ class FakeSlack:
             return 400, "invalid_payload", []
         if not any(message.get(k) for k in ("text", "blocks", "attachments")):
             return 400, "no_text", []
+        if "blocks" in message and not _valid_blocks(message["blocks"]):
+            return 400, "invalid_blocks", []
         with self._lock:
             self.messages.append(message)
             self.headers.append(headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -49,3 +50,17 @@ def invoke(function_env: Callable[..., None]) -> Callable[[str, Any], Any]:
         return loaded[name](event, LambdaContext(name))
 
     return call
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connections leave only for loopback (the fakes): the samples name ghcr.io."""
+    connect = socket.create_connection
+
+    def loopback_only(address: Any, *args: Any, **kwargs: Any) -> Any:
+        host = str(address[0])
+        if host == "localhost" or host == "::1" or host.startswith("127."):
+            return connect(address, *args, **kwargs)
+        raise OSError(f"tests never reach the internet ({host})")
+
+    monkeypatch.setattr(socket, "create_connection", loopback_only)

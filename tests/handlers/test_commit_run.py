@@ -34,7 +34,10 @@ def test_commit_merges_the_fragments_and_writes_the_record(invoke: Invoke) -> No
     out = invoke("commit_run", {"run_id": plan["run_id"]})
     assert set(out) == {"run_id", "selected", "present", "mirrored", "failed", "planned_bytes",
                         "bytes", "route", "failures", "failures_total", "invalid_entries",
-                        "record_key"}
+                        "record_key", "result", "error", "cause", "failure_rate",
+                        "storage_failures", "upstream_failures", "estimated_cost_usd"}
+    assert (out["result"], out["error"], out["failure_rate"]) == ("SUCCEEDED", None, 0.0)
+    assert 0 < out["estimated_cost_usd"] < 0.01
     assert (out["mirrored"], out["failed"], out["failures"]) == (plan["planned"], 0, [])
     assert out["record_key"] == (f"runs/{plan['run_id'][:4]}/{plan['run_id'][4:6]}/"
                                  f"{plan['run_id'][6:8]}/{plan['run_id']}.json")

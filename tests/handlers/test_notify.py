@@ -136,3 +136,86 @@ def test_an_event_without_report_or_error_is_invalid(invoke: Invoke, event: Any)
     """GIVEN neither a report nor an error object WHEN notified THEN InvalidInput."""
     with pytest.raises(InvalidInput):
         invoke("notify", json.loads(json.dumps(event)))
+
+
+def test_an_alarm_from_sns_becomes_block_kit_without_mail(
+        invoke: Invoke, slack: FakeSlack, topic: str) -> None:
+    """GIVEN events/notify_alarm.json (the high topic delivering a CloudWatch alarm whose
+    description holds <!channel>) WHEN notified THEN Slack gets exactly this Block Kit payload,
+    escaped, with a link to the alarm; no e-mail (the topic already mailed it)."""
+    out = invoke("notify", load_event("notify_alarm"))
+    assert out == {"slack": "sent", "email": "skipped", "critical": False}
+    [message] = slack.messages
+    name = "homebrew-bottles-sync-prod-error-rate"
+    title = f"🔴 [high] {name} is ALARM"
+    reason = ("Threshold Crossed: 1 out of the last 1 datapoints [12.5 (28/11/26 03:05:00)] was "
+              "greater than the threshold (5.0) (minimum 1 datapoint for OK -&gt; ALARM "
+              "transition).")
+    description = ("[high] error rate (failed / planned bottles) &gt; 5 % &lt;!channel&gt; see "
+                   "the runbook: README, Operating")
+    assert message == {
+        "text": f"{title}\n{description}\n{reason}",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{description}\n{reason}"}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+                "<https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1"
+                f"#alarmsV2:alarm/{name}|Open the alarm> · 2026-11-28T03:10:12.345+0000")}]}]}
+    assert sent_emails(topic) == []
+
+
+def test_an_execution_event_becomes_block_kit_and_mail(
+        invoke: Invoke, slack: FakeSlack, topic: str) -> None:
+    """GIVEN events/notify_execution.json (EventBridge: an execution TIMED_OUT, its cause with a
+    forged link) WHEN notified THEN Slack gets this Block Kit payload (status, duration, error,
+    escaped cause, execution link) and the alert topic an e-mail."""
+    out = invoke("notify", load_event("notify_execution"))
+    assert out == {"slack": "sent", "email": "sent", "critical": True}
+    [message] = slack.messages
+    arn = ("arn:aws:states:us-east-1:123456789012:execution:homebrew-bottles-sync-prod-mirror:"
+           "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d")
+    title = "🚨 bottlesync execution a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d TIMED_OUT"
+    cause = ("States.Timeout: The execution exceeded its TimeoutSeconds "
+             "&lt;https://evil.example|click here&gt;")
+    assert message["blocks"] == [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{title}*"}},
+        {"type": "section", "fields": [
+            {"type": "mrkdwn", "text": "*Status*\nTIMED_OUT"},
+            {"type": "mrkdwn", "text": "*Duration*\n1440 min 0 s"},
+            {"type": "mrkdwn", "text": "*Error*\nStates.Timeout"}]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": cause}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            "<https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1"
+            f"#/v2/executions/details/{arn}|Open the execution> · {arn}")}]}]
+    assert message["text"] == f"{title}\n{cause}\nexecution {arn}"
+    [(subject, body)] = sent_emails(topic)
+    assert subject == "bottlesync: execution TIMED_OUT" and "<https://evil.example" in body
+
+
+def test_a_run_summary_is_block_kit_with_every_figure(
+        invoke: Invoke, slack: FakeSlack, topic: str) -> None:
+    """GIVEN events/notify.json with a start time WHEN notified THEN the blocks carry result,
+    route, counts, bytes, duration, cost, the first failure and the execution link."""
+    event = load_event("notify")
+    event["started"] = "2000-01-01T00:00:00Z"  # long ago: the duration is big, never '?'
+    invoke("notify", event)
+    [message] = slack.messages
+    blocks = message["blocks"]
+    labels = {f["text"].split("\n")[0]: f["text"].split("\n")[1] for f in blocks[1]["fields"]}
+    assert labels["*Result*"] == "SUCCEEDED" and labels["*Route*"] == "lambda"
+    assert (labels["*Mirrored*"], labels["*Failed*"]) == ("52", "1")
+    assert labels["*Bytes*"] == "831.0 MiB of 843.8 MiB planned"
+    assert labels["*Duration*"].endswith(" s") and "min" in labels["*Duration*"]
+    assert "llvm-19.1.4.arm64_sequoia.bottle.tar.gz: DigestMismatch" in blocks[2]["text"]["text"]
+    assert "|Open the execution>" in blocks[3]["elements"][0]["text"]
+
+
+def test_our_own_mail_echoed_by_a_topic_is_not_reposted(
+        invoke: Invoke, slack: FakeSlack, topic: str) -> None:
+    """GIVEN an SNS record that is not an alarm (a run e-mail the topic fans out to us too) WHEN
+    notified THEN nothing is posted and nothing re-published (no loop)."""
+    event = load_event("notify_alarm")
+    event["Records"][0]["Sns"]["Message"] = "bottlesync run ... failed"
+    assert invoke("notify", event) == {"slack": "skipped", "email": "skipped",
+                                       "critical": False}
+    assert slack.messages == [] and sent_emails(topic) == []

@@ -103,10 +103,10 @@ def converge(w: World, names: tuple[str, ...], missing: set[str]) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_mixed_upstream_faults_during_the_map(world: Callable[..., World], seed: int) -> None:
     """GIVEN seeded faults of every kind on random bottles (and wrong bytes on a multipart one)
-    WHEN the Map runs THEN the execution succeeds, only faulted bottles fail (typed), the rest
-    land verified, the manifest matches the bucket, no multipart upload is left, and a clean
-    re-run downloads only the failed ones."""
-    w = world(**FAST)
+    WHEN the Map runs with a 100 % max_failure_rate THEN the execution succeeds, only faulted
+    bottles fail (typed), the rest land verified, the manifest matches the bucket, no multipart
+    upload is left, and a clean re-run downloads only the failed ones."""
+    w = world(BOTTLESYNC_MAX_FAILURE_RATE="100", **FAST)
     rng = random.Random(seed)
     wanted = w.wanted(EVERYTHING)
     big = w.homebrew.file_name(BIG.name, "arm64_sequoia")
@@ -151,8 +151,8 @@ def crash_on(monkeypatch: pytest.MonkeyPatch, keys: set[str]) -> None:
 def test_a_crashed_batch_is_tolerated_reported_as_noresult_and_rerun(
         world: Callable[..., World], monkeypatch: pytest.MonkeyPatch) -> None:
     """GIVEN two Mirror batch invocations that crash (an unexpected exception) WHEN the Map runs
-    THEN the Map tolerates them, Commit run reports their items as NoResult, the execution
-    succeeds with the rest landed, and a re-run lands the two."""
+    THEN the Map tolerates them, Commit run reports their items as NoResult and commits the
+    rest, Check results fails the execution (BatchCrashed), and a re-run lands the two."""
     w = world()
     names = (*WGET_CLOSURE, BIG.name)
     victims = {w.homebrew.file_name("libidn2", "x86_64_linux"),
@@ -160,12 +160,16 @@ def test_a_crashed_batch_is_tolerated_reported_as_noresult_and_rerun(
     with monkeypatch.context() as patch:
         crash_on(patch, {f"bottles/{file}" for file in victims})
         run = w.machine.run({"formulae": ["wget", BIG.name]})
-    assert run.status == "SUCCEEDED", run
-    assert failures_of(run.output["report"]) == dict.fromkeys(victims, "NoResult")
-    w.assert_landed(names, but=frozenset(victims))
-    assert_bucket_consistent(w)  # the crashed multipart upload was aborted
+    assert (run.status, run.error) == ("FAILED", "BatchCrashed"), run
+    [report] = [result for name, result in w.machine.results if name == "commit_run"]
+    lost = {item["file"] for batch in w.machine.calls("mirror_batch")  # whole batches crashed
+            if victims & {i["file"] for i in batch["Items"]} for item in batch["Items"]}
+    assert failures_of(report) == dict.fromkeys(lost, "NoResult") and lost >= victims
+    assert set(w.manifest()["bottles"]) == set(w.wanted(names)) - lost
+    landed = set(assert_bucket_consistent(w))  # the crashed multipart upload was aborted
+    assert not victims & landed
     assert all(file in w.slack.messages[-1]["text"] for file in victims)
-    converge(w, names, victims)
+    converge(w, names, set(w.wanted(names)) - landed)
 
 
 def test_without_the_tolerance_a_crashed_batch_fails_the_execution(
@@ -255,9 +259,9 @@ def kill_container_at(monkeypatch: pytest.MonkeyPatch, chunk: int, exc: Exceptio
 def test_a_failed_fargate_task_notifies_failure_and_a_rerun_converges(
         world: Callable[..., World], monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
     """GIVEN the Fargate route with faults mid-run and a container that dies at its third chunk
-    WHEN the machine runs THEN the stopped task (exit 1) is States.TaskFailed, Notify failure
-    tells Slack and e-mail, the execution FAILS with nothing unverified visible and no manifest
-    write; a re-run adopts what landed and downloads only the rest."""
+    WHEN the machine runs THEN the stopped task (exit 1) is States.TaskFailed, Commit run still
+    commits what landed and writes the run record, Notify tells Slack and e-mail, the execution
+    FAILS (TaskFailed) with nothing unverified visible; a re-run downloads only the rest."""
     w = world(BOTTLESYNC_ECS_THRESHOLD="1", **FAST)
     w.machine.batch_argv = ["--chunk-items", "2"]
     w.homebrew.fault("wrong_bytes", match=w.homebrew.sha256("wget", "arm64_sequoia"), times=-1)
@@ -265,18 +269,18 @@ def test_a_failed_fargate_task_notifies_failure_and_a_rerun_converges(
     with monkeypatch.context() as patch:
         kill_container_at(patch, 3, exc)
         run = w.machine.run({"formulae": ["wget"]})
-    assert (run.status, run.error) == ("FAILED", "SyncFailed")
+    assert (run.status, run.error) == ("FAILED", "TaskFailed")
     [(env, code, log)] = w.machine.task_runs
     assert code == 1 and str(exc) in log
-    assert [name for name, _ in w.machine.invocations] == ["plan_sync", "notify"]
+    assert [name for name, _ in w.machine.invocations] == ["plan_sync", "commit_run", "notify"]
     [message] = w.slack.messages
     assert "States.TaskFailed" in message["text"] and env["BOTTLESYNC_RUN_ID"] in message["text"]
     assert "EssentialContainerExited" in message["text"]
     assert "container mirror exit code 1" in message["text"]
     [(subject, _body)] = sent_emails(w.topic)
-    assert "States.TaskFailed" in (subject or "")
-    assert read_object(MANIFEST_KEY) is None
+    assert "TaskFailed" in (subject or "")
     landed = set(assert_bucket_consistent(w))
+    assert set(w.manifest()["bottles"]) == landed  # committed: only verified bottles
     assert len(landed) == 3  # chunks 1-2: four bottles, one with wrong bytes
     converge(w, WGET_CLOSURE, set(w.wanted(WGET_CLOSURE)) - landed)
 

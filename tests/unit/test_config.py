@@ -265,3 +265,47 @@ def test_new_bounds_and_registry_hosts_are_validated() -> None:
         with pytest.raises(ConfigError, match=key):
             Settings.from_mapping(raw, "t")
     assert Settings.from_mapping({"max_bottle_size": "1 GiB"}, "t").max_bottle_size == GIB
+def shipped_environment(env: str) -> dict[str, Any]:
+    """One environment of the shipped config.yaml as plain data (anchors expanded)."""
+    data = yaml.safe_load(SHIPPED.read_text())
+    return dict(data["environments"][env])
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"alarms": {"error_rate_max": 150}}, "error_rate_max"),
+    ({"alarms": {"rollback": {"storage_error_rate": -1}}}, "storage_error_rate"),
+    ({"alarms": {"cost_max_usd": "ten"}}, "cost_max_usd"),
+    ({"notifications": {"pager_url": "http://pager.example/x"}}, "pager_url"),
+    ({"notifications": {"email": "not-an-address"}}, "email"),
+    ({"deployment": {"type": "Canary50Percent"}}, "type"),
+    ({"tags": {"Owner": ""}}, "Owner"),
+])
+def test_operations_settings_are_validated_and_named(tmp_path: Path, change: dict[str, Any],
+                                                     named: str) -> None:
+    """GIVEN a bad alarm threshold, notification target, rollout or tag in an environment
+    WHEN the config loads THEN ConfigError names the file and the key."""
+    prod = shipped_environment("prod")
+    for section, values in change.items():
+        merged = dict(prod.get(section, {}))
+        for key, value in values.items():
+            merged[key] = ({**merged[key], **value} if isinstance(value, dict) else value)
+        prod[section] = merged
+    path = write_config(tmp_path, {"environments": {"prod": prod}})
+    with pytest.raises(ConfigError, match=rf"config\.yaml.*{named}"):
+        load_config(path)
+
+
+def test_a_missing_tag_is_named(tmp_path: Path) -> None:
+    """Every environment's tags need all four keys."""
+    prod = shipped_environment("prod")
+    prod["tags"] = {k: v for k, v in prod["tags"].items() if k != "CostCenter"}
+    with pytest.raises(ConfigError, match="CostCenter"):
+        load_config(write_config(tmp_path, {"environments": {"prod": prod}}))
+
+
+def test_max_failure_rate_is_a_percentage(tmp_path: Path) -> None:
+    """sync.max_failure_rate: 0-100 (percent of planned bottles), default 5."""
+    assert Settings().max_failure_rate == 5.0
+    with pytest.raises(ConfigError, match="max_failure_rate"):
+        Settings.from_mapping({"max_failure_rate": 101}, "t")
+    assert Settings.from_env({"BOTTLESYNC_MAX_FAILURE_RATE": "2.5"}).max_failure_rate == 2.5

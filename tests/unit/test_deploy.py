@@ -46,7 +46,7 @@ def test_parameter_overrides_carry_the_environment_values() -> None:
     assert dev["BottleTags"].split(",")[0] == "arm64_tahoe"
     prod = overrides(doc["prod"]["sync"]["parameters"]["parameter_overrides"])
     assert prod["WorkerConcurrency"] == "8"
-    assert prod["DeploymentType"] == "Canary10Percent5Minutes"
+    assert prod["DeploymentType"] == "Canary5Percent60Minutes"
 
 
 def test_stack_parameters_are_strings_and_parameters_win(tmp_path: Path) -> None:
@@ -70,3 +70,22 @@ def test_unknown_environment_is_a_config_error() -> None:
     """GIVEN --env qa on the shipped config THEN ConfigError lists the known environments."""
     with pytest.raises(ConfigError, match=r"known: dev, prod, staging"):
         render_section(load_config(SHIPPED), "qa")
+
+
+def test_operations_become_stack_parameters_and_tags() -> None:
+    """GIVEN the shipped config WHEN rendered THEN alarms, rollback rules, notifications and
+    rollout reach the stack as parameters, and the four tags as `sam deploy` tags."""
+    doc = tomllib.loads(render_samconfig(load_config(SHIPPED)))
+    prod = overrides(doc["prod"]["deploy"]["parameters"]["parameter_overrides"])
+    assert (prod["AlarmErrorRateMax"], prod["AlarmCostMaxUsd"], prod["AlarmStalledSyncs"]) == (
+        "5", "10", "2")
+    assert (prod["RollbackBottleFailureRate"], prod["RollbackStorageErrorRate"],
+            prod["RollbackFunctionErrorRate"]) == ("10", "5", "5")
+    assert prod["SlackSecretName"] == "bottlesync/prod/slack-webhook"
+    assert (prod["PreTrafficHook"], prod["StateMachineDeploymentType"]) == ("true", "CANARY")
+    assert prod["MaxFailureRate"] == "5"
+    dev = overrides(doc["dev"]["deploy"]["parameters"]["parameter_overrides"])
+    assert "AlertEmail" not in dev and dev["PreTrafficHook"] == "false"
+    tags = doc["staging"]["deploy"]["parameters"]["tags"]
+    assert tags == ('Project="homebrew-bottles-sync" Environment="staging" '
+                    'Owner="platform-team" CostCenter="CC-1042"')

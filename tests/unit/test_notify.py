@@ -12,15 +12,9 @@ from moto import mock_aws
 
 from bottlesync.errors import ConfigError
 from bottlesync.events import HandlerConfig
-from bottlesync.notify import (
-    MAX_CAUSE,
-    Message,
-    Notifier,
-    failure_message,
-    is_critical,
-    summary_message,
-    webhook_url,
-)
+from bottlesync.messages import Message, failure_message, is_critical, summary_message
+from bottlesync.notify import Notifier, webhook_url
+from bottlesync.verdict import MAX_CAUSE
 from tests.fakes.aws import AWS_ENV, REGION, create_slack_secret
 from tests.fakes.slack import FakeSlack
 
@@ -96,7 +90,7 @@ def test_retry_after_is_honoured_but_bounded(slack: FakeSlack,
     slack.fault_status(429, retry_after="120")
     sleeps: list[float] = []
     assert notifier(slack.webhook_url, sleeps).slack(Message("hi", "", False)) == "sent"
-    assert sleeps == [5.0] and slack.messages == [{"text": "hi"}]
+    assert sleeps == [5.0] and slack.messages == [{"text": "hi"}]  # no blocks: text only
 
 
 def test_a_client_error_is_not_retried(slack: FakeSlack,
