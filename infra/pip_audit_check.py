@@ -7,7 +7,7 @@ audited: that is printed as a WARNING, never reported as a clean pass.
 from __future__ import annotations
 
 import json
-import subprocess  # nosec B404: runs pip-audit, a fixed argv
+import subprocess  # nosec B404
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ def verdict(returncode: int, stdout: str, stderr: str) -> tuple[int, list[str]]:
         report: dict[str, Any] = json.loads(stdout)
     except ValueError:
         reason = (stderr.strip().splitlines() or ["no output"])[-1]
-        return 0, [f"WARNING: pip-audit did not run to the end ({reason}): dependencies NOT audited"]
+        return 0, [f"WARNING: pip-audit did not run to the end ({reason}): "
+                   "dependencies NOT audited"]
     deps = report.get("dependencies", [])
     vulnerable = [(d["name"], d["version"], v["id"]) for d in deps for v in d.get("vulns", [])]
     skipped = [d["name"] for d in deps if d.get("skip_reason")]
