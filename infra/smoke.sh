@@ -23,5 +23,5 @@ while :; do
     echo "smoke: still $status after ${timeout}s" >&2
     exit 1
   fi
-  sleep 10
+  sleep "${SMOKE_POLL:-10}"
 done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import json
 import re
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.conftest import ASL
+from tests.contract.conftest import ASL, ROOT
 
 # Actions whose API takes no resource, so AWS requires "Resource": "*".
 STAR_RESOURCE_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -288,3 +289,15 @@ def test_every_checkov_suppression_gives_a_reason(template: dict[str, Any]) -> N
     for name, skip in skips:
         assert re.fullmatch(r"CKV2?_AWS_[0-9]+", skip["id"]), name
         assert len(skip["comment"].split()) >= 6, name
+
+
+def test_checkov_sees_the_suppressions_written_on_sam_functions() -> None:
+    """GIVEN infra/translate.py THEN a function's checkov skips survive SAM's expansion."""
+    spec = importlib.util.spec_from_file_location("translate", ROOT / "infra" / "translate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    resources = module.translated_with_suppressions()["Resources"]
+    skips = {s["id"] for s in resources["PlanSyncFunction"]["Metadata"]["checkov"]["skip"]}
+    assert skips == {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_173"}
+    assert resources["PlanSyncFunction"]["Type"] == "AWS::Lambda::Function"
