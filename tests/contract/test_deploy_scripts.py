@@ -43,12 +43,14 @@ def test_image_push_pushes_a_new_tag_and_prints_its_digest(tmp_path: Path) -> No
     """GIVEN a new commit THEN pushed as <repo>:<sha>, printed as <repo>@<digest>."""
     _fake(tmp_path, "aws", 'case "$2" in describe-images) echo None;; '
                            'get-login-password) echo token;; esac')
-    _fake(tmp_path, "skopeo", f'if [[ "$1" == copy ]]; then echo -n {DIGEST} > "$4"; fi')
+    _fake(tmp_path, "skopeo", f'if [[ "$1" == login ]]; then cat > "$FAKE_LOG.password"; fi; '
+                              f'if [[ "$1" == copy ]]; then echo -n {DIGEST} > "$4"; fi')
     done = _run(tmp_path, "image-push.sh", REPO, "abc123", "build/image.oci.tar")
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{REPO}@{DIGEST}\n"
     log = (tmp_path / "log").read_text()
     assert f"docker://{REPO}:abc123" in log and "--region us-west-2" in log
+    assert (tmp_path / "log.password").read_text() == "token\n"  # via stdin, never argv
 
 
 @pytest.mark.parametrize(("critical", "code"), [("None", 0), ("0", 0), ("2", 1)])
