@@ -219,3 +219,18 @@ def test_build_produces_image_sbom_and_scan() -> None:
     assert by_use["anchore/scan-action"]["with"]["fail-build"] is True
     package = _load("build")["jobs"]["package"]
     assert any("make build layer" in s.get("run", "") for s in package["steps"])
+
+
+def test_deploy_finds_the_build_artifacts_where_make_expects_them() -> None:
+    """GIVEN build's uploads THEN deploy downloads them back to the paths make reads."""
+    uploads = {s["with"]["name"]: s["with"]["path"].split()
+               for job in _load("build")["jobs"].values() for s in job["steps"]
+               if "upload-artifact" in s.get("uses", "")}
+    downloads = {s["with"]["name"]: s["with"]["path"] for s in _load("deploy")["jobs"]["deploy"][
+        "steps"] if "download-artifact" in s.get("uses", "")}
+    # an artifact keeps paths relative to the uploads' common directory
+    assert uploads["image"] == ["build/image.oci.tar", "build/image.sbom.spdx.json"]
+    assert downloads["image"] == "build"
+    assert "build/image.oci.tar" in (ROOT / "Makefile").read_text()
+    assert uploads["sam-build"] == [".aws-sam/build/", "build/layer.zip"]
+    assert downloads["sam-build"] == "."
