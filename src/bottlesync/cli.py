@@ -18,7 +18,7 @@ from rich.console import Console
 from bottlesync import __version__
 from bottlesync.bottle import LAYOUTS
 from bottlesync.config import TOKEN_VARIABLE, ConfigFile, Settings, load_config, uses_network_env
-from bottlesync.deploy import render_section
+from bottlesync.deploy import render_section, stack_parameters
 from bottlesync.errors import BottlesyncError, ConfigError, ManifestConflict, StorageError
 from bottlesync.mirror import Progress
 from bottlesync.plan import Plan
@@ -165,6 +165,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     config.settings()
     for env in envs:
         config.settings(env)
+        stack_parameters(config, env)
     print(f"{args.config}: valid (environments: {', '.join(envs) or 'none'})")
     return EXIT_OK
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from bottlesync.config import ConfigFile
+from bottlesync.errors import ConfigError
 
 ALARM_PARAMETERS = {"success_rate_min": "AlarmSuccessRateMin",
                     "duration_minutes": "AlarmDurationMinutes",
@@ -22,6 +24,8 @@ NOTIFY_PARAMETERS = {"slack_secret": "SlackSecretName", "email": "AlertEmail",
                      "pager_url": "PagerUrl"}
 DEPLOY_PARAMETERS = {"type": "DeploymentType", "pre_traffic_hook": "PreTrafficHook",
                      "state_machine": "StateMachineDeploymentType"}
+# The same pattern as template.yaml's ImageUri AllowedPattern.
+IMAGE_BY_DIGEST = re.compile(r"[a-z0-9][a-z0-9.-]*(:[0-9]+)?/[a-z0-9._/-]+@sha256:[0-9a-f]{64}")
 HEADER = ("# Rendered from config.yaml by `make samconfig`: do not edit by hand.\n"
           "version = 0.1\n")
 
@@ -42,7 +46,9 @@ def stack_parameters(config: ConfigFile, env: str) -> dict[str, str]:
         "MaxFailureRate": settings.max_failure_rate,
         **operations(section),
     }
-    merged = {**derived, **section["parameters"]}
+    where = f"{config.path}: environments.{env}"
+    merged = {**derived, **_posture_parameters(section, where), **section["parameters"]}
+    _check_posture(merged, where)
     return {k: _text(v) for k, v in merged.items()}
 
 
@@ -60,6 +66,54 @@ def stack_tags(config: ConfigFile, env: str) -> str:
     """`sam deploy --tags`: CloudFormation puts the stack's tags on every taggable resource."""
     tags = config.environment(env).get("tags", {})
     return " ".join(f"{key}={json.dumps(str(value))}" for key, value in tags.items())
+def _posture_parameters(section: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Network, key and concurrency parameters from the environment's `network`, `kms`, ...."""
+    params: dict[str, Any] = {}
+    network = section.get("network")
+    if network is not None:
+        params.update({"VpcCidr": network["cidr"],
+                       "NatGateways": network.get("nat_gateways", 1),
+                       "PublicSubnets": network.get("public_subnets", False),
+                       "LambdaInVpc": network.get("lambda_in_vpc", False),
+                       "AllowHttpEgress": network.get("allow_http", False),
+                       "UpstreamProxy": network.get("proxy", "")})
+    if "kms" in section:
+        params["UseKmsKey"] = section["kms"]
+    if "mirror_batch_reserved_concurrency" in section:
+        params["MirrorBatchReservedConcurrency"] = section["mirror_batch_reserved_concurrency"]
+    return params
+
+
+def _check_posture(params: Mapping[str, Any], where: str) -> None:
+    """Refuse combinations that deploy fine but cannot reach the upstream or throttle the Map."""
+    no_nat = str(params.get("NatGateways", 1)) == "0"
+    public = _text(params.get("PublicSubnets", False)) == "true"
+    lambdas = _text(params.get("LambdaInVpc", False)) == "true"
+    if no_nat and not params.get("UpstreamProxy") and (lambdas or not public):
+        raise ConfigError(f"{where}.network: nat_gateways 0 leaves the private subnets without a "
+                          "route to the upstream: set `proxy` (or a NAT gateway)")
+    reserved = params.get("MirrorBatchReservedConcurrency")
+    wanted = params.get("MapMaxConcurrency")
+    if reserved is not None and wanted is not None and int(reserved) < int(wanted):
+        raise ConfigError(f"{where}.mirror_batch_reserved_concurrency: {reserved} is below "
+                          f"parameters.MapMaxConcurrency {wanted} (the Map would be throttled)")
+
+
+def deploy_overrides(config: ConfigFile, env: str, image_uri: str) -> str:
+    """`sam deploy --parameter-overrides` for one environment, refusing a missing or tagged image.
+
+    The Fargate route runs this image: only an immutable digest reference may be deployed.
+    """
+    if not IMAGE_BY_DIGEST.fullmatch(image_uri):
+        shown = repr(image_uri) if image_uri else "missing"
+        raise ConfigError(f"image {shown}: the Fargate route needs an image by digest, "
+                          "<registry>/<repository>@sha256:<64 hex> (make image prints it)")
+    return _overrides({**stack_parameters(config, env), "ImageUri": image_uri})
+
+
+def _overrides(params: Mapping[str, str]) -> str:
+    """Parameters as SAM's `K="v" ...` words."""
+    return " ".join(f"{k}={json.dumps(v)}" for k, v in params.items())
 
 
 def _text(value: Any) -> str:
@@ -82,7 +136,7 @@ def render_section(config: ConfigFile, env: str) -> str:
     """The `[env]` tables of samconfig.toml."""
     section = config.environment(env)
     params = stack_parameters(config, env)
-    overrides = " ".join(f"{k}={json.dumps(v)}" for k, v in params.items())
+    overrides = _overrides(params)
     tables: dict[str, Mapping[str, Any]] = {
         "global": {"stack_name": section["stack_name"], "region": section["region"]},
         "build": {"cached": True, "parallel": True},

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bottlesync.config import load_config
-from bottlesync.deploy import render_samconfig
+from bottlesync.deploy import deploy_overrides, render_samconfig
 from tests.contract.conftest import ROOT
 
 FUNCTIONS = {"PlanSyncFunction": "plan_sync", "MirrorBatchFunction": "mirror_batch",
@@ -38,7 +38,8 @@ STAR_RESOURCE_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:
                          "logs:DescribeLogGroups"}
 MANAGED_POLICIES = {"service-role/AWSLambdaBasicExecutionRole", "AWSXrayWriteOnlyAccess",
                     "service-role/AWSCodeDeployRoleForLambda",
-                    "service-role/AmazonECSTaskExecutionRolePolicy"}
+                    "service-role/AmazonECSTaskExecutionRolePolicy",
+                    "service-role/AWSLambdaVPCAccessExecutionRole"}
 
 
 def _statements(node: Any) -> Iterator[dict[str, Any]]:
@@ -143,7 +144,7 @@ def test_container_name_matches_the_substitution(template: dict[str, Any]) -> No
     (container,) = resources["TaskDefinition"]["Properties"]["ContainerDefinitions"]
     assert container["Name"] == subs["ContainerName"]
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
-    env = {e["Name"] for e in container["Environment"]}
+    env = {e["Name"] for e in container["Environment"] if "Name" in e}
     assert {"BOTTLESYNC_DEST", "BOTTLESYNC_SOURCE", "BOTTLESYNC_TAGS"} <= env
 
 
@@ -196,7 +197,8 @@ def test_bucket_is_private_encrypted_versioned_and_tls_only(template: dict[str, 
     assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
     assert len(props["PublicAccessBlockConfiguration"]) == 4
     (sse,) = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
-    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    algorithm = sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"]  # per env: UseKmsKey
+    assert algorithm == {"Fn::If": ["UseKms", "aws:kms", "AES256"]}
     assert props["VersioningConfiguration"]["Status"] == "Enabled"
     rules = props["LifecycleConfiguration"]["Rules"]
     assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1
@@ -234,7 +236,11 @@ def test_environment_sizes_and_region(env: str) -> None:
 def test_overrides_fit_the_template_parameters(template: dict[str, Any], env: str) -> None:
     """Every override is a declared parameter within its limits; none is left without a value."""
     declared = template["Parameters"]
-    overrides = _overrides(env)
+    # `make deploy` passes samconfig's overrides plus the image digest the build pushed.
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/homebrew-bottles-sync@sha256:" + "0" * 64
+    deployed = deploy_overrides(load_config(ROOT / "config.yaml"), env, image)
+    overrides = dict(pair.split("=", 1) for pair in shlex.split(deployed))
+    assert overrides == {**_overrides(env), "ImageUri": image}
     assert set(overrides) <= set(declared)
     missing = {name for name, spec in declared.items()
                if "Default" not in spec and name not in overrides}

@@ -324,7 +324,7 @@ class StateMachineHarness:
                   "ClusterArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/mirror",
                   "TaskDefinitionArn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/mirror:1",
                   "ContainerName": "mirror", "SubnetIdsJoined": "subnet-0a,subnet-0b",
-                  "SecurityGroupId": "sg-0123"}
+                  "SecurityGroupId": "sg-0123", "AssignPublicIp": "DISABLED"}
         for resource in FUNCTIONS.values():
             lam.create_function(FunctionName=resource, Runtime="python3.12", Role=role_arn,
                                 Handler="app.handler", Code={"ZipFile": _tiny_zip()})

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bottlesync import cli, cli_deploy
 from bottlesync.config import GIB, load_config
-from bottlesync.deploy import render_samconfig, render_section, stack_parameters
+from bottlesync.deploy import deploy_overrides, render_samconfig, render_section, stack_parameters
 from bottlesync.errors import ConfigError
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config.yaml"
@@ -89,3 +90,86 @@ def test_operations_become_stack_parameters_and_tags() -> None:
     tags = doc["staging"]["deploy"]["parameters"]["tags"]
     assert tags == ('Project="homebrew-bottles-sync" Environment="staging" '
                     'Owner="platform-team" CostCenter="CC-1042"')
+DIGEST = "123456789012.dkr.ecr.us-east-1.amazonaws.com/homebrew-bottles-sync@sha256:" + "ab" * 32
+
+
+def _env_config(tmp_path: Path, **section: object) -> Path:
+    """A config.yaml with one environment `qa` carrying `section`."""
+    path = tmp_path / "config.yaml"
+    env = {"region": "eu-west-1", "stack_name": "qa-stack",
+           "parameters": {"MapMaxConcurrency": 10}, **section}
+    path.write_text(yaml.safe_dump({"environments": {"qa": env}}))
+    return path
+
+
+def test_shipped_environments_have_their_own_network_and_posture() -> None:
+    """GIVEN the operators' table THEN each environment renders its VPC, NATs, key and cap."""
+    config = load_config(SHIPPED)
+    expected = {"dev": ("10.0.0.0/16", "1", "false", "10"),
+                "staging": ("10.1.0.0/16", "1", "false", "50"),
+                "prod": ("10.2.0.0/16", "2", "true", "100")}
+    for env, (cidr, nat, kms, reserved) in expected.items():
+        params = stack_parameters(config, env)
+        assert (params["VpcCidr"], params["NatGateways"], params["UseKmsKey"],
+                params["MirrorBatchReservedConcurrency"]) == (cidr, nat, kms, reserved)
+        assert params["PublicSubnets"] == "false" and params["AllowHttpEgress"] == "false"
+
+
+def test_no_nat_without_a_proxy_is_refused(tmp_path: Path) -> None:
+    """GIVEN private subnets, no NAT and no proxy THEN ConfigError names the network key."""
+    path = _env_config(tmp_path, network={"cidr": "10.9.0.0/16", "nat_gateways": 0})
+    with pytest.raises(ConfigError, match=r"environments\.qa\.network: nat_gateways 0"):
+        stack_parameters(load_config(path), "qa")
+    path = _env_config(tmp_path, network={"cidr": "10.9.0.0/16", "nat_gateways": 0,
+                                          "proxy": "http://proxy.corp.example:443"})
+    params = stack_parameters(load_config(path), "qa")
+    assert params["UpstreamProxy"] == "http://proxy.corp.example:443"
+
+
+def test_reserved_concurrency_below_the_map_is_refused(tmp_path: Path) -> None:
+    """GIVEN a cap under MapMaxConcurrency THEN the Map would be throttled: ConfigError."""
+    path = _env_config(tmp_path, mirror_batch_reserved_concurrency=5)
+    with pytest.raises(ConfigError, match=r"mirror_batch_reserved_concurrency: 5 is below"):
+        stack_parameters(load_config(path), "qa")
+
+
+def test_bad_cidr_is_a_schema_error(tmp_path: Path) -> None:
+    """GIVEN a network that is not a 10.x /16 THEN load_config names the key."""
+    path = _env_config(tmp_path, network={"cidr": "192.168.0.0/24"})
+    with pytest.raises(ConfigError, match="cidr"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("image", ["", "repo/bottlesync:latest",
+                                   "123456789012.dkr.ecr.us-east-1.amazonaws.com/r:abc123",
+                                   DIGEST[:-1]])
+def test_deploy_refuses_a_missing_or_tagged_image(image: str) -> None:
+    """GIVEN no image or a mutable tag THEN the Fargate route is not deployed: ConfigError."""
+    with pytest.raises(ConfigError, match="needs an image by digest"):
+        deploy_overrides(load_config(SHIPPED), "dev", image)
+
+
+def test_deploy_overrides_carry_the_digest() -> None:
+    """GIVEN a digest THEN the overrides are samconfig's plus ImageUri."""
+    config = load_config(SHIPPED)
+    words = overrides(deploy_overrides(config, "staging", DIGEST))
+    assert words == {**stack_parameters(config, "staging"), "ImageUri": DIGEST}
+
+
+def test_cli_deploy_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    """GIVEN the edge THEN exit 2 with one line naming the image, or 0 with the overrides."""
+    assert cli_deploy.main(["--config", str(SHIPPED), "--env", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "image missing" in err
+    assert cli_deploy.main(["--config", str(SHIPPED), "--env", "dev", "--image", DIGEST]) == 0
+    assert overrides(capsys.readouterr().out)["ImageUri"] == DIGEST
+
+
+def test_config_validate_refuses_a_network_without_a_route(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]
+                                                           ) -> None:
+    """GIVEN `bottlesync config validate` on a no-NAT, no-proxy env THEN exit 2, one line."""
+    path = _env_config(tmp_path, network={"cidr": "10.9.0.0/16", "nat_gateways": 0})
+    assert cli.main(["config", "validate", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "environments.qa.network: nat_gateways 0" in err
