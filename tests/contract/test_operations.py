@@ -247,3 +247,19 @@ def test_the_hook_tries_the_shipped_sample() -> None:
     """The hook's packaged batch is events/mirror_batch.json itself, not a copy."""
     packaged = ROOT / "functions" / "pre_traffic_hook" / "mirror_batch.json"
     assert packaged.resolve() == (ROOT / "events" / "mirror_batch.json").resolve()
+
+
+def test_the_fargate_task_posts_progress_with_notifys_slack_secret(translated: dict[str, Any]
+                                                                   ) -> None:
+    """GIVEN the environment's slack_secret (a name) THEN the task gets the same secret as the
+    functions, and its role may read that secret by name, so a long run's progress reaches Slack."""
+    functions = translated["NotifyFunction"]["Properties"]["Environment"]["Variables"]
+    (container,) = translated["TaskDefinition"]["Properties"]["ContainerDefinitions"]
+    task_env = {e["Name"]: e["Value"] for e in container["Environment"] if "Name" in e}
+    assert task_env["SLACK_SECRET_ARN"] == functions["SLACK_SECRET_ARN"] == {
+        "Fn::If": ["HasSlackSecretName", {"Ref": "SlackSecretName"}, {"Ref": "SlackSecretArn"}]}
+    grants = [p["Fn::If"] for p in translated["TaskRole"]["Properties"]["Policies"]
+              if "Fn::If" in p and p["Fn::If"][0] == "HasSlackSecretName"]
+    (statement,) = grants[0][1]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert "${SlackSecretName}-??????" in statement["Resource"]["Fn::Sub"]

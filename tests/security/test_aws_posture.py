@@ -121,18 +121,22 @@ def test_each_role_writes_only_its_prefixes(translated: dict[str, Any], role: st
     assert writable == [k for k in every if k in allowed]
 
 
-def test_only_commit_run_writes_the_manifest(translated: dict[str, Any]) -> None:
-    """GIVEN every role in the stack THEN only Commit run can replace bottles_hash.json."""
+def test_only_commit_run_and_prune_write_the_manifest(translated: dict[str, Any]) -> None:
+    """GIVEN every role in the stack THEN only Commit run can replace bottles_hash.json, and the
+    optional weekly prune, which removes the entries of the bottles it deletes (by CAS)."""
     writers = {role for role, statements in _roles(translated).items()
                if _writable(statements, "MirrorBucket", MANIFEST)}
-    assert writers == {"CommitRunFunctionRole"}
+    assert writers == {"CommitRunFunctionRole", "PruneFunctionRole"}
+    assert translated["PruneFunction"]["Condition"] == "PruneOnSchedule"
 
 
 def _policies_of(translated: dict[str, Any], bucket: str) -> list[dict[str, Any]]:
     """The statements of the bucket policies attached to `bucket`."""
-    return [s for p in _of_type(translated, "AWS::S3::BucketPolicy").values()
+    return [branch for p in _of_type(translated, "AWS::S3::BucketPolicy").values()
             if p["Properties"]["Bucket"] == {"Ref": bucket}
-            for s in p["Properties"]["PolicyDocument"]["Statement"]]
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            for branch in (s["Fn::If"][1:] if "Fn::If" in s else [s])
+            if branch != {"Ref": "AWS::NoValue"}]
 
 
 def test_every_bucket_is_private_encrypted_tls_only_and_logged(translated: dict[str, Any]) -> None:
@@ -241,7 +245,10 @@ def test_topics_use_the_key_and_alarms_may_publish(translated: dict[str, Any]) -
             "Fn::If": ["UseKms", {"Ref": "KmsKey"}, {"Ref": "AWS::NoValue"}]}, name
     key = translated["KmsKey"]
     assert key["Condition"] == "UseKms" and key["Properties"]["EnableKeyRotation"] is True
-    by_sid = {s["Sid"]: s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    by_sid = {s["Sid"]: s for s in key["Properties"]["KeyPolicy"]["Statement"] if "Sid" in s}
+    (cdn,) = [s["Fn::If"] for s in key["Properties"]["KeyPolicy"]["Statement"] if "Fn::If" in s]
+    assert cdn[0] == "CdnEnabled" and cdn[1]["Action"] == "kms:Decrypt"
+    assert cdn[1]["Principal"] == {"Service": "cloudfront.amazonaws.com"}
     alarms = by_sid["CloudWatchAlarmsPublishToEncryptedTopics"]
     assert alarms["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
     assert set(alarms["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
