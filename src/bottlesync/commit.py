@@ -12,8 +12,8 @@ from typing import Any
 
 from bottlesync.bottle import PlanItem, day_of, index_key
 from bottlesync.errors import Failure, InvalidInput
-from bottlesync.manifest import commit_entries
-from bottlesync.mirror import BottleResult
+from bottlesync.manifest import MANIFEST_KEY, commit_entries
+from bottlesync.mirror import ADOPTED, COPIED, MIRRORED, BottleResult
 from bottlesync.plan import (
     check_run_id,
     index_stash_key,
@@ -38,6 +38,8 @@ class RunReport:
     bytes: int
     route: str
     failures: list[Failure] = field(default_factory=list)
+    seeded: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -52,7 +54,7 @@ class RunReport:
     def to_json(self) -> dict[str, Any]:
         """Exactly the CLI contract (DESIGN §6)."""
         return {"run_id": self.run_id, "selected": self.selected, "present": self.present,
-                "mirrored": self.mirrored, "failed": self.failed,
+                "seeded": self.seeded, "mirrored": self.mirrored, "failed": self.failed,
                 "planned_bytes": self.planned_bytes, "bytes": self.bytes, "route": self.route,
                 "failures": [f.to_dict() for f in self.failures]}
 
@@ -62,7 +64,20 @@ class RunReport:
         return cls(run_id=data["run_id"], selected=data["selected"], present=data["present"],
                    mirrored=data["mirrored"], planned_bytes=data["planned_bytes"],
                    bytes=data["bytes"], route=data["route"],
-                   failures=[Failure.from_dict(f) for f in data.get("failures", [])])
+                   failures=[Failure.from_dict(f) for f in data.get("failures", [])],
+                   seeded=data.get("seeded", 0), notes=data.get("notes", []))
+
+
+def landed_notes(statuses: list[str]) -> list[str]:
+    """Bottles that landed without a download are said so: they count as present."""
+    notes = []
+    if statuses.count(COPIED):
+        notes.append(f"{statuses.count(COPIED)} bottles copied from another layout's keys "
+                     f"within the destination (nothing downloaded; counted present)")
+    if statuses.count(ADOPTED):
+        notes.append(f"{statuses.count(ADOPTED)} bottles found already verified under their keys "
+                     f"(adopted; counted present)")
+    return notes
 
 
 def record_key(run_id: str) -> str:
@@ -110,15 +125,20 @@ def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
         else:
             failures.append(Failure(item.bottle.file, "NoResult",
                                     f"{item.bottle.file}: no worker reported a result"))
-    if entries:
+    if entries or storage.stored_sha256(MANIFEST_KEY) is None:  # a seeded-only run too
         commit_entries(storage, entries, now=iso(when), sleep=sleep or time.sleep)
     published = publish_indexes(storage, run_id, items, set(entries), summary["layout"])
-    report = RunReport(run_id=run_id, selected=summary["selected"], present=summary["present"],
-                       mirrored=len(entries), planned_bytes=summary["planned_bytes"],
+    landed = [results[file].status for file in entries]
+    report = RunReport(run_id=run_id, selected=summary["selected"],
+                       present=summary["present"] + landed.count(ADOPTED) + landed.count(COPIED),
+                       mirrored=landed.count(MIRRORED), planned_bytes=summary["planned_bytes"],
                        bytes=sum(r.downloaded for r in results.values() if r.ok),
-                       route=summary["route"], failures=failures)
+                       route=summary["route"], failures=failures,
+                       seeded=summary.get("seeded", 0),
+                       notes=summary.get("notes", []) + landed_notes(landed))
     record = {**summary, **report.to_json(), "finished_at": iso(when),
               "added": sorted(entries), "planned_items": [i.bottle.file for i in items],
+              "adopted": landed.count(ADOPTED), "copied": landed.count(COPIED),
               "indexes_published": published}
     storage.put_bytes(record_key(run_id), json.dumps(record, indent=1).encode())
     return report

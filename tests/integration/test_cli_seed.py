@@ -31,9 +31,11 @@ def seeded(fake: FakeHomebrew) -> dict[str, str]:
 
 def assert_seed_counted(fake: FakeHomebrew, mirror: Path, result: Any, seed: dict[str, str],
                         since: int = 0) -> None:
-    """Seeded bottles are present and never downloaded; everything else landed."""
+    """Seeded bottles are counted apart (not present: not here) and never downloaded; everything
+    else landed."""
     assert result.code == 0, result.err
-    assert result.json["present"] == len(seed) == 9
+    assert result.json["seeded"] == len(seed) == 9
+    assert result.json["present"] == 0
     assert result.json["mirrored"] == result.json["selected"] - len(seed)
     assert not any(fetched(fake, sha, since) for sha in seed.values())
     stored = bottle_names(mirror / "bottles")
