@@ -31,3 +31,26 @@ def test_empty_catalogue_exits_2_and_writes_nothing(
     assert "empty list" in result.err and homebrew.source_url in result.err
     assert result.out == ""
     assert not (tmp_path / "mirror").exists()
+
+
+def test_a_tag_the_catalogue_lacks_exits_2_listing_its_tags(cli, tmp_path: Path) -> None:
+    """GIVEN --tag arm64_bogus (well-formed, unknown) THEN exit 2 listing the catalogue's tags,
+    nothing written (not a quiet run that mirrors only `all` bottles)."""
+    result = cli("sync", "--tag", "arm64_bogus", "--json")
+    assert result.code == 2
+    assert "tag 'arm64_bogus' is not in the catalogue" in result.err
+    assert "it has: all, arm64_sequoia, sonoma, x86_64_linux" in result.err
+    assert result.out == "" and "Traceback" not in result.err
+    assert not (tmp_path / "mirror").exists()
+
+
+def test_a_named_formula_without_a_bottle_for_the_tag_is_said(cli) -> None:
+    """GIVEN --formula wget --tag sonoma (wget has none for sonoma) THEN the summary says so,
+    and with --json stderr does while stdout stays the one JSON object."""
+    human = cli("sync", "--formula", "wget", "--tag", "sonoma")
+    assert human.code == 0, human.err
+    assert "  note: wget has no bottle for sonoma\n" in human.out
+    machine = cli("sync", "--formula", "wget", "--tag", "sonoma", "--json")
+    assert machine.code == 0
+    assert "bottlesync: note: wget has no bottle for sonoma" in machine.err
+    assert machine.json["selected"] == 1  # ca-certificates' `all` bottle alone
