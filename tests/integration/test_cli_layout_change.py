@@ -4,6 +4,7 @@ destination already holds is copied within it (verified), never downloaded again
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,8 @@ def test_new_layout_is_built_by_copying_and_verify_checks_it(
     human = cli("sync", "--layout", "artifact-domain")
     assert f"present {report['selected']}  mirrored 0" in human.out
 
+    (mirror / "bottles" / next(iter(entries))).write_bytes(b"old copy: no longer verified")
+    assert cli("verify", "--json").code == 0
     victim = next(iter(entries.values()))["key"]
     (mirror / victim).write_bytes(b"not the bottle")
     verify = cli("verify", "--json")
@@ -92,3 +95,23 @@ def test_a_damaged_old_copy_is_fetched_instead(
     key = manifest(mirror)[file]["key"]
     assert (mirror / key).read_bytes() == homebrew.blob("jq", "arm64_sequoia")
     assert not [p for p in mirror.rglob("*.part") if not is_index_key(str(p))]
+
+
+def test_merged_day_folders_serve_like_a_bottle_domain(
+        cli, homebrew: FakeHomebrew, tmp_path: Path) -> None:
+    """GIVEN dated deltas merged into one folder THEN it holds exactly what a bottle-domain
+    mirror serves under bottles/ (bottles and OCI indexes, byte for byte): what the summary's
+    "serve it" line and the README promise."""
+    dated, plain = tmp_path / "dated", tmp_path / "plain"
+    human = cli("sync", "--layout", "dated", "--dest", str(dated))
+    assert human.code == 0, human.err
+    assert "merge the day folders into one folder and set HOMEBREW_BOTTLE_DOMAIN=" in human.out
+    assert cli("sync", "--dest", str(plain)).code == 0
+    merged = {}
+    for day in sorted(p for p in dated.iterdir() if re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.name)):
+        assert f"this run's bottles: {dated}/{day.name}/" in human.out
+        merged.update({f.relative_to(day).as_posix(): f.read_bytes()
+                       for f in day.rglob("*") if f.is_file()})
+    served = {f.relative_to(plain / "bottles").as_posix(): f.read_bytes()
+              for f in (plain / "bottles").rglob("*") if f.is_file()}
+    assert merged == served and any(is_index_key(k) for k in merged)

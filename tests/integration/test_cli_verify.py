@@ -97,3 +97,11 @@ def test_verify_takes_the_documented_flags(cli, homebrew: FakeHomebrew, tmp_path
                    "--source", homebrew.source_url)
     assert repaired.code == 0 and repaired.json["repaired"] == [victim.name]
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_verify_without_a_manifest_exits_2(cli, tmp_path: Path) -> None:
+    """GIVEN a destination with no bottles_hash.json THEN exit 2 naming it (is --dest right?)."""
+    result = cli("verify", "--json")
+    assert result.code == 2
+    assert "bottles_hash.json does not exist: nothing to verify" in result.err
+    assert result.out == "" and "Traceback" not in result.err
