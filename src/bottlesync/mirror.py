@@ -117,11 +117,8 @@ def mirror_all(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstrea
 
     if not items:
         return []
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items))))
-    try:
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items)))) as pool:
         return list(pool.map(one, items))
-    finally:  # on Ctrl-C drop the queued bottles: only those in flight finish, nothing more
-        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def mirror_items(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstream, run_id: str,
