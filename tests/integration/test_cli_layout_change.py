@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.conftest import SMALL_CATALOGUE, TEST_TAGS, is_index_key
 from tests.fakes.homebrew import FakeHomebrew
-from tests.integration.conftest import bottle_files
+from tests.integration.conftest import bottle_files, write_config
 
 
 def manifest(mirror: Path) -> dict[str, Any]:
@@ -115,3 +115,29 @@ def test_merged_day_folders_serve_like_a_bottle_domain(
     served = {f.relative_to(plain / "bottles").as_posix(): f.read_bytes()
               for f in (plain / "bottles").rglob("*") if f.is_file()}
     assert merged == served and any(is_index_key(k) for k in merged)
+
+
+def test_layout_change_on_s3_copies_within_the_bucket(
+        bottlesync_process, s3_env: dict[str, str], bucket: str, s3_client: Any,
+        homebrew: FakeHomebrew, tmp_path: Path) -> None:
+    """GIVEN a bottle-domain mirror in S3 WHEN re-run with --layout artifact-domain THEN each
+    bottle is streamed from its old key into its v2 key (verified), no blob downloaded."""
+    config = write_config(tmp_path / "s3.yaml", homebrew.source_url, "./unused")
+
+    def sync(*args: str) -> Any:
+        return bottlesync_process("sync", "--config", str(config), "--dest",
+                                  f"s3://{bucket}/m", "--json", *args, env=s3_env)
+
+    assert sync().code == 0
+    blobs = homebrew.count("blob")
+    second = sync("--layout", "artifact-domain")
+    assert second.code == 0, second.err
+    assert (second.json["present"], second.json["mirrored"]) == (second.json["selected"], 0)
+    assert homebrew.count("blob") == blobs
+    entries = json.loads(s3_client.get_object(Bucket=bucket, Key="m/bottles_hash.json")[
+        "Body"].read())["bottles"]
+    for file, entry in entries.items():
+        assert entry["key"].startswith("v2/homebrew/core/")
+        body = s3_client.get_object(Bucket=bucket, Key=f"m/{entry['key']}")["Body"].read()
+        assert body == s3_client.get_object(Bucket=bucket, Key=f"m/bottles/{file}")[
+            "Body"].read()
