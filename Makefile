@@ -14,7 +14,7 @@ SYNC_ARGS ?=
 .PHONY: layer image image-push image-scan deploy smoke region notify-slack
 
 help:
-	@echo "make sync | demo | test | lint | lint-infra | build | bench | soak | install | samconfig | clean"
+	@echo "make sync | demo | test | test-fast | lint | lint-infra | fmt | build | bench | soak | install | samconfig | clean"
 	@echo "make image | layer | deploy ENV=dev IMAGE_URI=... | smoke ENV=dev | test-suite SUITE=unit"
 
 $(STAMP): pyproject.toml
@@ -33,6 +33,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The quick loop while editing: the suite without `slow`-marked tests, tests/reliability
+# (fault matrix, soak, crash safety) and tests/bench; `make test` (and CI) still runs them all.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" --ignore=tests/reliability --ignore=tests/bench
+
+# Apply ruff's safe fixes (import order, pyupgrade, ...) to src and tests. Not `ruff format`:
+# the code keeps its own line wrapping, which the formatter would rewrite.
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix src tests
 
 # Each benchmark next to its baseline, as a table (moves several GiB; figures in bench/out/).
 bench: $(STAMP)

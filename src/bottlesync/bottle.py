@@ -153,13 +153,15 @@ class PlanItem:
     bottle: Bottle
     key: str
     size: int | None
+    copy_from: str | None = None  # the destination already holds it under this (other) key
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan-item shape of DESIGN §7."""
+        """The plan-item shape of DESIGN §7 (plus `copy_from` when there is one)."""
         b = self.bottle
+        copy = {"copy_from": self.copy_from} if self.copy_from else {}
         return {"name": b.name, "pkgver": b.pkgver, "tag": b.tag, "rebuild": b.rebuild,
                 "sha256": b.sha256, "url": b.url, "size": self.size, "key": self.key,
-                "file": b.file}
+                "file": b.file, **copy}
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> PlanItem:
@@ -187,7 +189,11 @@ class PlanItem:
             raise InvalidInput(f"{where}: key {key!r} is not a layout key of {bottle.file}")
         if data.get("file", bottle.file) != bottle.file:
             raise InvalidInput(f"{where}: file {data.get('file')!r} is not {bottle.file!r}")
-        return cls(bottle=bottle, key=key, size=size)
+        copy_from = data.get("copy_from")
+        if copy_from is not None and not is_layout_key(bottle, copy_from):
+            raise InvalidInput(f"{where}: copy_from {copy_from!r} is not a layout key of "
+                               f"{bottle.file}")
+        return cls(bottle=bottle, key=key, size=size, copy_from=copy_from)
 
 
 def is_layout_key(bottle: Bottle, key: object) -> bool:

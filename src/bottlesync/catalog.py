@@ -56,8 +56,15 @@ class Catalog:
     signed: bytes | None = None  # the verified formula.jws.json as fetched, to mirror as it is
 
 
+SOURCE_SCHEMES = ("https", "http", "file")
+
+
 def read_source(source: str, upstream: Upstream) -> bytes:
     """The raw catalogue from an http(s) URL or a local file; CatalogError names the source."""
+    scheme, sep, _rest = source.partition("://")
+    if sep and scheme.lower() not in SOURCE_SCHEMES:
+        raise CatalogError(f"unsupported scheme {scheme + sep!r} in the catalogue source {source}: "
+                           f"use https://, http:// (loopback), file:// or a path")
     try:
         if source.startswith(("https://", "http://")):
             return upstream.get_bytes(source, "catalogue")
@@ -72,9 +79,10 @@ def read_source(source: str, upstream: Upstream) -> bytes:
 
 
 def parse_catalog(data: bytes, source: str) -> Catalog:
-    """Parse and validate; only a non-list or non-JSON document is fatal."""
+    """Parse and validate; only an empty list, a non-list or a non-JSON document is fatal."""
     catalog = Catalog(source=source, formulae={})
     is_valid = validator("catalog-entry").is_valid
+    index = -1
     for index, entry in enumerate(iter_array(data, source)):
         try:
             if not (plainly_valid(entry) or is_valid(entry)):
@@ -91,6 +99,8 @@ def parse_catalog(data: bytes, source: str) -> Catalog:
             catalog.invalid.append(Failure.of(formula.name, InvalidEntry(message)))
             continue
         catalog.formulae[formula.name] = formula
+    if index < 0:  # a broken upstream must never look like "nothing to do"
+        raise CatalogError(f"the catalogue {source} is an empty list: no formula to mirror")
     return catalog
 
 

@@ -131,6 +131,8 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
             bar.stop()
     if args.json:
         print(json.dumps(report.to_json()))
+        for note in report.notes:  # stdout holds the JSON object alone
+            print(f"bottlesync: note: {note}", file=sys.stderr)
     elif args.quiet:
         for failure in report.failures:
             print(f"bottlesync: {inert(failure.bottle)}: {failure.error}: {inert(failure.message)}",

@@ -14,8 +14,8 @@ from bottlesync.api import publish_api
 from bottlesync.bottle import PlanItem, day_of, index_key
 from bottlesync.cost import estimate
 from bottlesync.errors import Failure, InvalidInput
-from bottlesync.manifest import commit_entries
-from bottlesync.mirror import BottleResult
+from bottlesync.manifest import MANIFEST_KEY, commit_entries
+from bottlesync.mirror import ADOPTED, COPIED, MIRRORED, BottleResult
 from bottlesync.plan import (
     check_run_id,
     index_stash_key,
@@ -44,6 +44,8 @@ class RunReport:
     failures: list[Failure] = field(default_factory=list)
     verdict: Verdict | None = None  # set by commit_run: what "Check results" decides
     estimated_cost_usd: float = 0.0  # bottlesync.cost's model of this run on AWS
+    seeded: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
@@ -58,7 +60,7 @@ class RunReport:
     def to_json(self) -> dict[str, Any]:
         """Exactly the CLI contract (DESIGN §6)."""
         return {"run_id": self.run_id, "selected": self.selected, "present": self.present,
-                "mirrored": self.mirrored, "failed": self.failed,
+                "seeded": self.seeded, "mirrored": self.mirrored, "failed": self.failed,
                 "planned_bytes": self.planned_bytes, "bytes": self.bytes, "route": self.route,
                 "failures": [f.to_dict() for f in self.failures]}
 
@@ -68,7 +70,20 @@ class RunReport:
         return cls(run_id=data["run_id"], selected=data["selected"], present=data["present"],
                    mirrored=data["mirrored"], planned_bytes=data["planned_bytes"],
                    bytes=data["bytes"], route=data["route"],
-                   failures=[Failure.from_dict(f) for f in data.get("failures", [])])
+                   failures=[Failure.from_dict(f) for f in data.get("failures", [])],
+                   seeded=data.get("seeded", 0), notes=data.get("notes", []))
+
+
+def landed_notes(statuses: list[str]) -> list[str]:
+    """Bottles that landed without a download are said so: they count as present."""
+    notes = []
+    if statuses.count(COPIED):
+        notes.append(f"{statuses.count(COPIED)} bottles copied from another layout's keys "
+                     f"within the destination (nothing downloaded; counted present)")
+    if statuses.count(ADOPTED):
+        notes.append(f"{statuses.count(ADOPTED)} bottles found already verified under their keys "
+                     f"(adopted; counted present)")
+    return notes
 
 
 def record_key(run_id: str) -> str:
@@ -121,20 +136,25 @@ def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
         else:
             failures.append(Failure(item.bottle.file, "NoResult",
                                     f"{item.bottle.file}: no worker reported a result"))
-    if entries:
+    if entries or storage.stored_sha256(MANIFEST_KEY) is None:  # a seeded-only run too
         commit_entries(storage, entries, now=iso(when), sleep=sleep or time.sleep)
     published = publish_indexes(storage, run_id, items, set(entries), summary["layout"])
     api = publish_api(storage, run_id, items, set(entries), failures)
-    report = RunReport(run_id=run_id, selected=summary["selected"], present=summary["present"],
-                       mirrored=len(entries), planned_bytes=summary["planned_bytes"],
+    landed = [results[file].status for file in entries]
+    report = RunReport(run_id=run_id, selected=summary["selected"],
+                       present=summary["present"] + landed.count(ADOPTED) + landed.count(COPIED),
+                       mirrored=landed.count(MIRRORED), planned_bytes=summary["planned_bytes"],
                        bytes=sum(r.downloaded for r in results.values() if r.ok),
-                       route=summary["route"], failures=failures)
+                       route=summary["route"], failures=failures,
+                       seeded=summary.get("seeded", 0),
+                       notes=summary.get("notes", []) + landed_notes(landed))
     report.verdict = judge(failures, len(items), len(entries), max_failure_rate, task_error)
     report.estimated_cost_usd = round(estimate([i.size or 0 for i in items],
                                                summary["route"]).total, 6)
     record = {**summary, **report.to_json(), **report.verdict.to_json(),
               "estimated_cost_usd": report.estimated_cost_usd, "finished_at": iso(when),
               "added": sorted(entries), "planned_items": [i.bottle.file for i in items],
+              "adopted": landed.count(ADOPTED), "copied": landed.count(COPIED),
               "indexes_published": published, "api_published": api["published"],
               "api_held": api["held"]}
     storage.put_bytes(record_key(run_id), json.dumps(record, indent=1).encode())

@@ -18,7 +18,7 @@ from bottlesync.storage import Storage
 from bottlesync.upstream import Upstream
 
 log = logging.getLogger(__name__)
-MIRRORED, ADOPTED, FAILED = "mirrored", "adopted", "failed"
+MIRRORED, ADOPTED, COPIED, FAILED = "mirrored", "adopted", "copied", "failed"
 
 
 class Progress(Protocol):
@@ -57,8 +57,8 @@ class BottleResult:
 
     @property
     def ok(self) -> bool:
-        """Landed now or found already verified under its key."""
-        return self.status in (MIRRORED, ADOPTED)
+        """Landed now, found already verified under its key, or copied from another key."""
+        return self.status in (MIRRORED, ADOPTED, COPIED)
 
     def failure(self) -> Failure:
         """The `failures[]` entry of a failed result."""
@@ -90,7 +90,7 @@ class BatchReport:
     def to_event(self) -> dict[str, Any]:
         """Small JSON for the state machine: counts and the fragment key, never the results."""
         return {"run_id": self.run_id, "batch": self.batch, "fragment": self.fragment_key,
-                "mirrored": self.count(MIRRORED, ADOPTED), "failed": self.count(FAILED),
+                "mirrored": self.count(MIRRORED, ADOPTED, COPIED), "failed": self.count(FAILED),
                 "bytes": sum(r.downloaded for r in self.results)}
 
 
@@ -143,6 +143,9 @@ def mirror_one(item: PlanItem, *, storage: Storage, upstream: Upstream, progress
     try:
         if not force and storage.stored_sha256(item.key) == b.sha256:
             result.status, result.size = ADOPTED, item.size or 0
+        elif (not force and item.copy_from
+              and (size := _copy(item, item.copy_from, storage)) is not None):
+            result.status, result.size = COPIED, size
         else:
             result.size = upstream.with_retries(lambda: _fetch(item, storage, upstream, progress),
                                                 b.file)
@@ -152,6 +155,17 @@ def mirror_one(item: PlanItem, *, storage: Storage, upstream: Upstream, progress
         result.error, result.message = type(exc).__name__, f"{b.file}: {exc}"
         log.warning("%s failed: %s", b.file, exc)
     return result
+
+
+def _copy(item: PlanItem, source: str, storage: Storage) -> int | None:
+    """Copy the destination's own copy under `source` to the item's key, verified on the way (a
+    layout change downloads nothing); None when that copy is gone or damaged: fetch instead."""
+    try:
+        return storage.put_verified(item.key, storage.iter_chunks(source), item.bottle.sha256,
+                                    size_hint=item.size)
+    except BottlesyncError as exc:
+        log.warning("%s: cannot copy %s (%s): fetching it", item.bottle.file, source, exc)
+        return None
 
 
 def _fetch(item: PlanItem, storage: Storage, upstream: Upstream, progress: Progress) -> int:

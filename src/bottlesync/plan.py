@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bottlesync.api import ApiFiles, fetch_api, stash_prefix
-from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, key_for
+from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, day_of, key_for
 from bottlesync.catalog import load_catalog
 from bottlesync.config import Settings
 from bottlesync.errors import BottlesyncError, Failure, InvalidInput
-from bottlesync.manifest import load_manifest, load_seed
-from bottlesync.selection import select
+from bottlesync.manifest import Manifest, load_manifest, load_seed
+from bottlesync.selection import select, unbottled
 from bottlesync.storage import Storage
 from bottlesync.transfer import refuse_oversized
 from bottlesync.upstream import Upstream, index_sizes
@@ -80,6 +80,8 @@ class Plan:
     present: int
     items: list[PlanItem]
     invalid: list[Failure] = field(default_factory=list)
+    seeded: int = 0  # wanted, absent here, listed with the same sha256 by the seed manifest
+    notes: list[str] = field(default_factory=list)  # e.g. a named formula with no bottle for a tag
     threshold: int = 0
     indexes: dict[str, bytes] = field(default_factory=dict)  # "<image>/<vr>" -> raw OCI index
     api: ApiFiles | None = None  # verified API files for Commit run to publish (api: true)
@@ -98,7 +100,8 @@ class Plan:
         """Everything but the items: small enough for a state payload or a run record."""
         return {"run_id": self.run_id, "created_at": self.created_at, "source": self.source,
                 "base": self.base, "layout": self.layout, "selected": self.selected,
-                "present": self.present, "planned": len(self.items),
+                "present": self.present, "seeded": self.seeded, "planned": len(self.items),
+                "copies": sum(1 for i in self.items if i.copy_from), "notes": self.notes,
                 "planned_bytes": self.planned_bytes, "route": self.route,
                 "threshold": self.threshold,
                 "unknown_sizes": sum(1 for i in self.items if i.size is None),
@@ -117,19 +120,33 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
         manifest, _etag = load_manifest(storage)
         seed = (load_seed(settings.seed_manifest, upstream, s3_client)
                 if settings.seed_manifest else {})
-        missing = [b for b in wanted
-                   if not manifest.has(b.file, b.sha256) and seed.get(b.file) != b.sha256]
+        missing = [b for b in wanted if not is_present(manifest, b, settings.layout)]
+        copies = {b.file: manifest.bottles[b.file]["key"] for b in missing
+                  if manifest.has(b.file, b.sha256)}
+        to_fetch = [b for b in missing if b.file in copies or seed.get(b.file) != b.sha256]
     api = (fetch_api(settings, upstream, catalog, (b.name for b in wanted))
            if settings.api else None)
-    sizes, indexes = fetch_indexes(missing, upstream, settings.concurrency)
+    sizes, indexes = fetch_indexes(to_fetch, upstream, settings.concurrency)
     day = f"{now.astimezone(UTC):%Y-%m-%d}"
-    items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file)) for b in missing]
+    items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file),
+                      copy_from=copies.get(b.file)) for b in to_fetch]
     items, oversized = refuse_oversized(items, settings.max_bottle_size)
-    invalid = catalog.invalid + oversized
     return Plan(run_id=run_id or new_run_id(now), created_at=iso(now), source=settings.source,
                 base=storage.base, layout=settings.layout, selected=len(wanted),
-                present=len(wanted) - len(missing), items=items, invalid=invalid,
-                threshold=settings.ecs_threshold, indexes=indexes, api=api)
+                present=len(wanted) - len(missing), items=items,
+                invalid=catalog.invalid + oversized, threshold=settings.ecs_threshold,
+                indexes=indexes, api=api, seeded=len(missing) - len(to_fetch),
+                notes=unbottled(catalog, settings.formulae, settings.tags))
+
+
+def is_present(manifest: Manifest, bottle: Bottle, layout: str) -> bool:
+    """Listed with the same sha256 under this layout's key (any day for `dated`): a bottle kept
+    under another layout's key is not served by this one, so it must be copied across."""
+    entry = manifest.bottles.get(bottle.file)
+    if entry is None or entry.get("sha256") != bottle.sha256:
+        return False
+    key = entry.get("key")
+    return isinstance(key, str) and key == key_for(bottle, layout, day_of(key))
 
 
 @contextmanager

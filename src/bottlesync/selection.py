@@ -29,9 +29,31 @@ def dependency_closure(catalog: Catalog, roots: Iterable[str]) -> list[Formula]:
     return list(seen.values())
 
 
+def check_tags(catalog: Catalog, tags: Iterable[str]) -> None:
+    """A tag no formula has bottles for is a typo or a retired platform: ConfigError lists the
+    catalogue's tags (mirroring only `all` bottles and exiting 0 would hide it)."""
+    known = {b.tag for f in catalog.formulae.values() for b in f.bottles}
+    unknown = sorted(set(tags) - known)
+    if unknown:
+        raise ConfigError(f"tag {', '.join(map(repr, unknown))} is not in the catalogue "
+                          f"{catalog.source}; it has: {', '.join(sorted(known)) or 'no bottles'}")
+
+
+def unbottled(catalog: Catalog, formulae: Iterable[str], tags: Iterable[str]) -> list[str]:
+    """A note for each named formula that has no bottle for a wanted tag (nor an `all` one)."""
+    notes: list[str] = []
+    for name in formulae:
+        has = {b.tag for b in catalog.formulae[name].bottles}
+        notes.extend(f"{name} has no bottle for {tag}" for tag in tags
+                     if tag not in has and ALL_TAG not in has)
+    return notes
+
+
 def select(catalog: Catalog, *, tags: Iterable[str], formulae: Iterable[str] = (),
            skip_deprecated: bool = False, skip_disabled: bool = False) -> list[Bottle]:
     """Every wanted bottle, in catalogue order; `all` is wanted whenever any tag is."""
+    tags = list(tags)
+    check_tags(catalog, tags)
     wanted_tags = {*tags, ALL_TAG}
     roots = list(formulae)
     chosen = dependency_closure(catalog, roots) if roots else catalog.formulae.values()

@@ -19,7 +19,7 @@ def dry_run_report(plan: Plan) -> RunReport:
     """What a dry run prints: the plan, nothing mirrored."""
     return RunReport(run_id=plan.run_id, selected=plan.selected, present=plan.present,
                      mirrored=0, planned_bytes=plan.planned_bytes, bytes=0, route=plan.route,
-                     failures=list(plan.invalid))
+                     failures=list(plan.invalid), seeded=plan.seeded, notes=list(plan.notes))
 
 
 def run_sync(settings: Settings, *, storage: Storage, upstream: Upstream,

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bottlesync.units import human_bytes
 from tests.fakes.homebrew import FakeFormula, FakeHomebrew
 
 KB = 1000
@@ -23,6 +24,7 @@ EVERYWHERE = (*MAC, "x86_64_linux", "arm64_linux")
 ALL = ("all",)
 DEMO_TAGS = ("arm64_sequoia", "x86_64_linux")
 PACED = ("node", "python@3.13", "gcc", "go", "rust")  # slowed so the bar has time to move
+INTERRUPTED = 130  # what bottlesync (and a shell) answer to Ctrl-C
 
 
 def _f(name: str, version: str, size_kb: int, deps: Sequence[str] = (), *,
@@ -109,7 +111,7 @@ def describe(dest: Path) -> str:
     except (OSError, ValueError, KeyError):
         return f"{dest}: no manifest was written"
     size = sum(entry.get("size") or 0 for entry in bottles.values())
-    return f"{dest}: {len(bottles)} verified bottles, {size / 1e6:.1f} MB, in bottles_hash.json"
+    return f"{dest}: {len(bottles)} verified bottles, {human_bytes(size)}, in bottles_hash.json"
 
 
 def serve_hint(dest: Path) -> str:
@@ -123,9 +125,32 @@ def serve_hint(dest: Path) -> str:
     )
 
 
+def run_child(command: Sequence[str]) -> int:
+    """Run the sync and wait for it, also through Ctrl-C.
+
+    The terminal sends SIGINT to the child too: bottlesync prints its one "interrupted" line
+    and exits 130 once its in-flight bottles are done; the fake must keep serving until then.
+    """
+    child = subprocess.Popen(command)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            continue
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; the exit status is the sync's."""
+    """Run the demo; the exit status is the sync's (130 when interrupted)."""
     args = parse_args(argv)
+    try:
+        return demo(args)
+    except KeyboardInterrupt:  # before or after the sync: nothing half-done to report
+        print("demo: interrupted", file=sys.stderr)
+        return INTERRUPTED
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Start the fake, inject its faults, run the sync against it, say how to serve the result."""
     dest = Path(args.dest)
     try:
         fake = FakeHomebrew(DEMO_FORMULAE).start()
@@ -142,10 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fake Homebrew: {len(DEMO_FORMULAE)} formulae at {fake.source_url}\n"
               f"(it answers one 503, drops one connection and truncates one body)\n"
               f"$ {' '.join(command)}", flush=True)
-        code = subprocess.run([sys.executable, "-m", "bottlesync", *command[1:]],
-                              check=False).returncode
+        code = run_child([sys.executable, "-m", "bottlesync", *command[1:]])
     finally:
         fake.stop()
+    if code == INTERRUPTED:
+        return code
     print(describe(dest))
     if args.serve_hint and code in (0, 1):
         print(serve_hint(dest), end="")

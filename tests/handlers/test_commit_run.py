@@ -32,7 +32,8 @@ def test_commit_merges_the_fragments_and_writes_the_record(invoke: Invoke) -> No
     lists every bottle and the output is the CLI report plus failures_total and record_key."""
     plan = _plan_and_mirror(invoke, {"formulae": ["wget"]})
     out = invoke("commit_run", {"run_id": plan["run_id"]})
-    assert set(out) == {"run_id", "selected", "present", "mirrored", "failed", "planned_bytes",
+    assert set(out) == {"run_id", "selected", "present", "seeded", "mirrored", "failed",
+                        "planned_bytes",
                         "bytes", "route", "failures", "failures_total", "invalid_entries",
                         "record_key", "result", "error", "cause", "failure_rate",
                         "storage_failures", "upstream_failures", "estimated_cost_usd"}

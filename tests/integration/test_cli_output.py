@@ -11,8 +11,8 @@ from tests.conftest import SMALL_CATALOGUE
 from tests.fakes.homebrew import FakeHomebrew
 from tests.integration.conftest import write_config
 
-CONTRACT_KEYS = {"run_id", "selected", "present", "mirrored", "failed", "planned_bytes", "bytes",
-                 "route", "failures"}
+CONTRACT_KEYS = {"run_id", "selected", "present", "seeded", "mirrored", "failed", "planned_bytes",
+                 "bytes", "route", "failures"}
 FAILURE_KEYS = {"bottle", "error", "message"}
 BROKEN = ("jq", "arm64_sequoia")
 

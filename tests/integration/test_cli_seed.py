@@ -31,9 +31,11 @@ def seeded(fake: FakeHomebrew) -> dict[str, str]:
 
 def assert_seed_counted(fake: FakeHomebrew, mirror: Path, result: Any, seed: dict[str, str],
                         since: int = 0) -> None:
-    """Seeded bottles are present and never downloaded; everything else landed."""
+    """Seeded bottles are counted apart (not present: not here) and never downloaded; everything
+    else landed."""
     assert result.code == 0, result.err
-    assert result.json["present"] == len(seed) == 9
+    assert result.json["seeded"] == len(seed) == 9
+    assert result.json["present"] == 0
     assert result.json["mirrored"] == result.json["selected"] - len(seed)
     assert not any(fetched(fake, sha, since) for sha in seed.values())
     stored = bottle_names(mirror / "bottles")
@@ -112,3 +114,26 @@ def test_in_process_sync_to_s3_and_dry_run_writes_nothing(
     key = f"bottles/{homebrew.file_name('wget', 'x86_64_linux')}"
     head = aws.head_object(Bucket="mirror-bucket", Key=key)
     assert head["Metadata"]["sha256"] == homebrew.sha256("wget", "x86_64_linux")
+
+
+def test_a_run_that_seeds_everything_still_writes_manifest_and_record(
+    cli, homebrew: FakeHomebrew, tmp_path: Path, serve_bytes: Callable[[str, bytes], str]
+) -> None:
+    """GIVEN a seed listing every wanted bottle THEN nothing is fetched, `seeded` counts them all,
+    and the manifest (empty) and the run record are written, so verify works there."""
+    mirror = tmp_path / "mirror"
+    seed = seeded(homebrew)
+    url = serve_bytes("/all.json", json.dumps(seed).encode())
+    result = cli("sync", "--formula", "wget", "--seed-manifest", url, "--json")
+    assert result.code == 0, result.err
+    assert (result.json["selected"], result.json["seeded"]) == (len(seed), len(seed))
+    assert (result.json["present"], result.json["mirrored"]) == (0, 0)
+    assert homebrew.count("blob") == 0
+    assert json.loads((mirror / "bottles_hash.json").read_text())["bottles"] == {}
+    run_id = result.json["run_id"]
+    record = mirror / "runs" / run_id[0:4] / run_id[4:6] / run_id[6:8] / f"{run_id}.json"
+    assert json.loads(record.read_text())["seeded"] == len(seed)
+    verify = cli("verify", "--json")
+    assert (verify.code, verify.json["checked"]) == (0, 0)
+    human = cli("sync", "--formula", "wget", "--seed-manifest", url)
+    assert f"present 0  seeded {len(seed)}  mirrored 0" in human.out

@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
+from tests.conftest import fast_sync
 from tests.fakes.homebrew import FakeHomebrew
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CORRUPT = ("wget", "arm64_sequoia")
 MISSING = ("openssl@3", "x86_64_linux")
@@ -70,3 +74,34 @@ def test_repair_that_cannot_fetch_exits_1_naming_the_bottle(
     assert result.code == 1
     assert [(f["bottle"], f["error"]) for f in result.json["unrepaired"]] == [
         (corrupt, "DigestMismatch")]
+
+
+def test_verify_takes_the_documented_flags(cli, homebrew: FakeHomebrew, tmp_path: Path) -> None:
+    """GIVEN verify with --config, --env (whose sync.dest names the mirror), --concurrency,
+    --json THEN it checks that mirror; --source names the catalogue --repair fetches from."""
+    other = tmp_path / "other"
+    assert cli("sync", "--dest", str(other)).code == 0
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["sync"] = fast_sync(homebrew.source_url, str(tmp_path / "nowhere"))
+    config["environments"]["dev"]["sync"] = {"dest": str(other)}
+    path = tmp_path / "env-config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = cli("verify", "--config", str(path), "--env", "dev", "--concurrency", "1", "--json")
+    assert (result.code, result.json["checked"]) == (0, 13), result.err
+    victim = other / "bottles" / homebrew.file_name(*MISSING)
+    victim.unlink()
+    bad_source = cli("verify", "--config", str(path), "--env", "dev", "--repair", "--json",
+                     "--source", str(tmp_path / "no-such-catalogue.json"))
+    assert bad_source.code == 2 and "no-such-catalogue.json" in bad_source.err
+    repaired = cli("verify", "--config", str(path), "--env", "dev", "--repair", "--json",
+                   "--source", homebrew.source_url)
+    assert repaired.code == 0 and repaired.json["repaired"] == [victim.name]
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_verify_without_a_manifest_exits_2(cli, tmp_path: Path) -> None:
+    """GIVEN a destination with no bottles_hash.json THEN exit 2 naming it (is --dest right?)."""
+    result = cli("verify", "--json")
+    assert result.code == 2
+    assert "bottles_hash.json does not exist: nothing to verify" in result.err
+    assert result.out == "" and "Traceback" not in result.err

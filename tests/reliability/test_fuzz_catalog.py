@@ -55,9 +55,10 @@ def _parse(data: bytes) -> Catalog | None:
 @FUZZ
 @given(json_values)
 def test_arbitrary_json_documents(doc: Any) -> None:
-    """GIVEN any JSON value THEN a Catalog (lists) or CatalogError (anything else)."""
+    """GIVEN any JSON value THEN a Catalog (non-empty lists) or CatalogError (anything else,
+    the empty list included: a broken upstream must never look like "nothing to do")."""
     catalog = _parse(json.dumps(doc).encode())
-    assert (catalog is not None) == isinstance(doc, list)
+    assert (catalog is not None) == (isinstance(doc, list) and doc != [])
     if catalog is not None:
         assert len(catalog.formulae) + len(catalog.invalid) <= len(doc)
 

@@ -215,3 +215,19 @@ def test_windowed_reader_keeps_memory_to_a_window() -> None:
         tracemalloc.stop()
     assert count == 10_001
     assert peak < len(data) // 4  # json.loads needs ~4x the text: one UCS-4 str, then objects
+
+
+@pytest.mark.parametrize("source", ["ftp://mirror.example.com/formula.json",
+                                    "s3://bucket/formula.json", "HTTPX://example.com/f.json"])
+def test_source_with_another_scheme_is_unsupported(source: str, upstream: Upstream) -> None:
+    """GIVEN a source URL whose scheme is not https/http/file THEN "unsupported scheme", not
+    "No such file"."""
+    with pytest.raises(CatalogError, match=f"unsupported scheme .* in the catalogue source "
+                                           f"{source}"):
+        load_catalog(source, upstream)
+
+
+def test_empty_catalogue_is_a_catalog_error() -> None:
+    """GIVEN `[]` THEN CatalogError: a broken upstream must never look like "nothing to do"."""
+    with pytest.raises(CatalogError, match=f"the catalogue {SOURCE} is an empty list"):
+        parse_catalog(b" [ ] ", SOURCE)

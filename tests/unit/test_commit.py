@@ -54,7 +54,8 @@ def fragment(store: LocalStorage, name: str, *results: dict[str, Any]) -> None:
 
 
 def test_commit_writes_manifest_entries_and_report(store: LocalStorage) -> None:
-    """GIVEN one mirrored, one adopted, one failed THEN two entries with the contract fields."""
+    """GIVEN one mirrored, one adopted, one failed THEN two entries with the contract fields;
+    the adopted one (already verified under its key) counts as present, not mirrored."""
     wget, jq, tree = ITEMS
     fragment(store, "b1", result(wget, MIRRORED), result(jq, ADOPTED))
     fragment(store, "b2", result(tree, FAILED))
@@ -66,13 +67,15 @@ def test_commit_writes_manifest_entries_and_report(store: LocalStorage) -> None:
     assert sorted(manifest.bottles) == sorted([wget.bottle.file, jq.bottle.file])
     assert manifest.updated_at == "2026-11-28T03:05:00Z"
     assert report.to_json() == {
-        "run_id": RUN_ID, "selected": 5, "present": 2, "mirrored": 2, "failed": 2,
+        "run_id": RUN_ID, "selected": 5, "present": 3, "seeded": 0, "mirrored": 1, "failed": 2,
         "planned_bytes": 600, "bytes": 100, "route": "lambda",
         "failures": [{"bottle": "bad", "error": "InvalidEntry",
                       "message": "src entry 9 ('bad'): name"},
                      {"bottle": tree.bottle.file, "error": "UpstreamError",
                       "message": f"{tree.bottle.file}: HTTP 404"}]}
     assert report.exit_code == 1
+    record = json.loads(store.get(record_key(RUN_ID)).data)  # type: ignore[union-attr]
+    assert (record["mirrored"], record["adopted"], record["copied"]) == (1, 1, 0)
 
 
 def test_items_without_result_are_no_result_failures(store: LocalStorage) -> None:
@@ -104,7 +107,7 @@ def test_result_with_another_sha_is_not_committed(store: LocalStorage) -> None:
     [failure] = [f for f in report.failures if f.bottle == ITEMS[0].bottle.file]
     assert failure.error == "DigestMismatch"
     assert f"result sha256 {'f' * 64} is not the plan's" in failure.message
-    assert store.get(MANIFEST_KEY) is None
+    assert load_manifest(store)[0].bottles == {}
 
 
 def test_run_record_is_dated(store: LocalStorage, tmp_path: Path) -> None:

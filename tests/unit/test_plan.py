@@ -125,14 +125,18 @@ def test_route_for() -> None:
 
 def test_seed_manifest_dedups(homebrew: FakeHomebrew, settings: Settings, upstream: Upstream,
                               tmp_path: Path, stub: StubServer) -> None:
-    """GIVEN a seed listing two bottles (one with the right sha) THEN only that one is present."""
+    """GIVEN a seed listing two bottles (one with the right sha) THEN only that one is seeded
+    (counted apart from present: the destination does not hold it)."""
     right = homebrew.file_name("libunistring", "arm64_sequoia")
     wrong = homebrew.file_name("libunistring", "x86_64_linux")
     url = stub.route("/seed.json", {right: homebrew.sha256("libunistring", "arm64_sequoia"),
                                     wrong: sha("nope")})
     plan = plan_for(replace(settings, seed_manifest=url), upstream, LocalStorage(tmp_path / "m"))
-    assert plan.present == 1
+    assert (plan.present, plan.seeded) == (0, 1)
+    assert plan.selected == plan.present + plan.seeded + len(plan.items)
+    assert plan.summary()["seeded"] == 1
     assert wrong in {i.bottle.file for i in plan.items}
+    assert right not in {i.bottle.file for i in plan.items}
 
 
 def test_formula_selection_and_layouts(homebrew: FakeHomebrew, settings: Settings,

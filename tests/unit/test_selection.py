@@ -7,7 +7,7 @@ import pytest
 from bottlesync.bottle import Bottle
 from bottlesync.catalog import Catalog, Formula
 from bottlesync.errors import ConfigError
-from bottlesync.selection import dependency_closure, select
+from bottlesync.selection import dependency_closure, select, unbottled
 from tests.unit.conftest import make_bottle
 
 TAGS = ("arm64_sequoia", "x86_64_linux", "sonoma", "all")
@@ -51,9 +51,21 @@ def test_tags_select_and_all_always_comes_along() -> None:
         ("oniguruma", "x86_64_linux")]
 
 
-def test_untouched_tags_are_not_selected() -> None:
-    """GIVEN a tag no formula has THEN only `all` bottles are wanted."""
-    assert names(select(CATALOG, tags=["arm64_tahoe"])) == [("ca-certificates", "all")]
+def test_a_tag_the_catalogue_lacks_is_an_error_listing_its_tags() -> None:
+    """GIVEN a well-formed tag no formula has THEN ConfigError naming it and the known tags
+    (not a quiet run that mirrors only `all` bottles)."""
+    with pytest.raises(ConfigError, match=r"tag 'arm64_bogus' is not in the catalogue "
+                       r"test-catalogue; it has: all, arm64_sequoia, sonoma, x86_64_linux$"):
+        select(CATALOG, tags=["sonoma", "arm64_bogus"])
+
+
+def test_a_named_formula_without_a_bottle_for_a_tag_gets_a_note() -> None:
+    """GIVEN --formula for one formula lacking a tag (and one with only `all`) THEN a note for
+    the first alone."""
+    cat = catalog(formula("mac-only", tags=("sonoma",)), formula("linux", tags=("x86_64_linux",)),
+                  formula("ca-certificates", tags=("all",)))
+    assert unbottled(cat, ["mac-only", "ca-certificates"], ["sonoma", "x86_64_linux"]) == [
+        "mac-only has no bottle for x86_64_linux"]
 
 
 def test_formulae_bring_their_transitive_dependencies() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import pytest
 
@@ -50,14 +51,34 @@ def test_print_report_summary_and_serve_hint() -> None:
 
 
 @pytest.mark.parametrize(("layout", "hint"), [
-    ("artifact-domain", "HOMEBREW_ARTIFACT_DOMAIN=<url of s3://b>"), ("dated", None)])
-def test_print_report_hint_per_layout(layout: str, hint: str | None) -> None:
-    """GIVEN other layouts THEN the matching hint, none for dated deltas; zero time shows '-'."""
+    ("artifact-domain", "HOMEBREW_ARTIFACT_DOMAIN=<url of s3://b>"),
+    ("dated", "merge the day folders into one folder and set "
+              "HOMEBREW_BOTTLE_DOMAIN=<url of that folder>")])
+def test_print_report_hint_per_layout(layout: str, hint: str) -> None:
+    """GIVEN other layouts THEN the matching hint (dated: how to serve the merged days); zero
+    time shows '-'."""
     out = io.StringIO()
     print_report(report(), "s3://b", layout, 0.0, out)
     hints = [line.strip() for line in out.getvalue().splitlines() if "serve it" in line]
-    assert hints == ([f"serve it: {hint}"] if hint else [])
+    assert hints == [f"serve it: {hint}"]
     assert "(-)" in out.getvalue()
+
+
+def test_dated_summary_names_this_runs_day_folder() -> None:
+    """GIVEN a dated run THEN the summary names the day folder that holds this run's delta."""
+    out = io.StringIO()
+    print_report(report(), "/srv/m", "dated", 1.0, out)
+    day = f"{RUN_ID[0:4]}-{RUN_ID[4:6]}-{RUN_ID[6:8]}"
+    assert f"this run's bottles: /srv/m/{day}/ (the delta to carry across)" in out.getvalue()
+
+
+def test_seeded_and_notes_are_shown_apart() -> None:
+    """GIVEN seeded bottles and a note THEN `seeded N` beside present and the note on its line."""
+    out = io.StringIO()
+    seeded = replace(report(), seeded=4, notes=["jq has no bottle for arm64_linux"])
+    print_report(seeded, "/srv/m", "bottle-domain", 1.0, out)
+    assert "present 3  seeded 4  mirrored 10" in out.getvalue()
+    assert "  note: jq has no bottle for arm64_linux\n" in out.getvalue()
 
 
 def test_long_failure_lists_are_cut() -> None:
