@@ -14,8 +14,11 @@ SYNC_ARGS ?=
 .PHONY: layer image image-push image-scan deploy smoke region notify-slack
 
 help:
-	@echo "make sync | demo | test | test-fast | lint | lint-infra | fmt | build | bench | soak | install | samconfig | clean"
-	@echo "make image | layer | deploy ENV=dev IMAGE_URI=... | smoke ENV=dev | test-suite SUITE=unit"
+	@echo "run and test:  make sync | demo | test | test-fast | fmt | bench | soak | install | clean"
+	@echo "lint:          make lint | lint-config | lint-py | lint-imports | lint-infra | lint-actions | lint-security"
+	@echo "ci:            make test-suite | coverage-report   (SUITE=unit|handlers|integration|...)"
+	@echo "aws:           make samconfig | build | layer | image | image-push | image-scan | deploy | smoke | region | notify-slack"
+	@echo "               (deploy/smoke/region/notify-slack take ENV=<name>; deploy takes IMAGE_URI=<digest>)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -46,6 +46,7 @@ class RunReport:
     estimated_cost_usd: float = 0.0  # bottlesync.cost's model of this run on AWS
     seeded: int = 0
     notes: list[str] = field(default_factory=list)
+    landed: int = 0  # mirrored, adopted or copied now: what "nothing landed" pages on
 
     @property
     def failed(self) -> int:
@@ -147,7 +148,8 @@ def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
                        bytes=sum(r.downloaded for r in results.values() if r.ok),
                        route=summary["route"], failures=failures,
                        seeded=summary.get("seeded", 0),
-                       notes=summary.get("notes", []) + landed_notes(landed))
+                       notes=summary.get("notes", []) + landed_notes(landed),
+                       landed=len(landed))
     report.verdict = judge(failures, len(items), len(entries), max_failure_rate, task_error)
     report.estimated_cost_usd = round(estimate([i.size or 0 for i in items],
                                                summary["route"]).total, 6)

@@ -181,6 +181,7 @@ def commit_output(report: RunReport, storage: Storage) -> dict[str, Any]:
     out["invalid_entries"] = sum(1 for f in report.failures if f.error == "InvalidEntry")
     out["record_key"] = bucket_key(storage, record_key(report.run_id))
     out["estimated_cost_usd"] = report.estimated_cost_usd
+    out["landed"] = report.landed
     if report.verdict is not None:
         out.update(report.verdict.to_json())
     return out

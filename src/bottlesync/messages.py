@@ -97,12 +97,13 @@ def _seconds_since(started: object, now: datetime) -> float | None:
 def is_critical(report: dict[str, Any], threshold: int) -> bool:
     """A FAILED run, many bottle failures, or failures with nothing landed: page today.
 
-    Invalid catalogue entries are upstream's mistakes, reported in Slack but never an e-mail.
+    Invalid catalogue entries are upstream's mistakes, reported in Slack but never an e-mail;
+    a bottle adopted or copied within the mirror landed as much as a downloaded one.
     """
     failed = int(report.get("failed", 0)) - int(report.get("invalid_entries", 0))
-    mirrored = int(report.get("mirrored", 0))
+    landed = int(report.get("landed", report.get("mirrored", 0)))
     return (report.get("result") == "FAILED" or failed >= threshold
-            or (failed > 0 and mirrored == 0))
+            or (failed > 0 and landed == 0))
 
 
 def summary_message(report: dict[str, Any], execution: str, threshold: int,
@@ -116,7 +117,8 @@ def summary_message(report: dict[str, Any], execution: str, threshold: int,
     verdict = f" FAILED: {report.get('error')}" if failed_run else ""
     title = f"{icon} bottlesync run {report.get('run_id')} ({report.get('route')}){verdict}"
     counts = (f"selected {report.get('selected')}, present {report.get('present')}, "
-              f"mirrored {report.get('mirrored')}, failed {report.get('failed')}")
+              f"seeded {report.get('seeded', 0)}, mirrored {report.get('mirrored')}, "
+              f"failed {report.get('failed')}")
     size = (f"bytes {human_bytes(int(report.get('bytes', 0)))} of "
             f"{human_bytes(int(report.get('planned_bytes', 0)))} planned")
     shown = [f"• {f.get('bottle')}: {f.get('error')}: {f.get('message')}"
@@ -128,8 +130,9 @@ def summary_message(report: dict[str, Any], execution: str, threshold: int,
     blocks = [section(f"*{escape(title)}*"),
               fields({"Result": report.get("result", "SUCCEEDED"), "Route": report.get("route"),
                       "Mirrored": report.get("mirrored"), "Failed": report.get("failed"),
-                      "Selected / present": f"{report.get('selected')} / "
-                                            f"{report.get('present')}",
+                      "Selected / present / seeded": f"{report.get('selected')} / "
+                                                     f"{report.get('present')} / "
+                                                     f"{report.get('seeded', 0)}",
                       "Bytes": size.removeprefix("bytes "), "Duration": duration_text(seconds),
                       "Estimated cost": f"${float(report.get('estimated_cost_usd', 0)):.4f}"})]
     if cause or shown:

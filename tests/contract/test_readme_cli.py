@@ -12,7 +12,7 @@ from bottlesync.cli import build_parser
 from bottlesync.commit import RunReport
 from bottlesync.config import parse_size
 from bottlesync.errors import ConfigError
-from bottlesync.notify import summary_message
+from bottlesync.messages import summary_message
 from bottlesync.units import human_bytes
 from bottlesync.verify import VerifyReport
 

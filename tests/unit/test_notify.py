@@ -123,6 +123,8 @@ def test_email_only_when_critical_and_configured() -> None:
     ({"failed": 3, "mirrored": 10, "invalid_entries": 3}, False),   # only upstream's bad entries
     ({"failed": 4, "mirrored": 10, "invalid_entries": 3}, False),   # one bottle failed, some landed
     ({"failed": 1, "mirrored": 0, "invalid_entries": 0}, True),     # nothing landed at all
+    ({"failed": 1, "mirrored": 0, "landed": 0, "invalid_entries": 0}, True),
+    ({"failed": 1, "mirrored": 0, "landed": 9, "invalid_entries": 0}, False),  # copied/adopted
     ({"failed": 5, "mirrored": 100, "invalid_entries": 0}, True),   # at the threshold
 ])
 def test_invalid_catalogue_entries_alone_never_page_anyone(report: dict[str, int],
