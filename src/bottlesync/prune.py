@@ -15,7 +15,7 @@ from bottlesync.bottle import BREW_FILE_RE, image_name, version_rebuild
 from bottlesync.catalog import Catalog, load_catalog
 from bottlesync.config import Settings
 from bottlesync.delta import API_KEY_RE, INDEX_KEY_RE
-from bottlesync.errors import InvalidInput, PruneRefused
+from bottlesync.errors import CatalogError, InvalidInput, PruneRefused
 from bottlesync.manifest import Manifest, load_manifest, update_manifest
 from bottlesync.plan import iso
 from bottlesync.storage import Storage
@@ -201,7 +201,10 @@ def apply_prune(storage: Storage, plan: PrunePlan, *, now: datetime,
 def run_prune(settings: Settings, request: PruneRequest, *, storage: Storage,
               upstream: Upstream, now: datetime) -> PrunePlan:
     """The whole prune (CLI and Lambda): read the catalogue, decide, and delete if asked."""
-    catalog = load_catalog(settings.source, upstream)
+    try:
+        catalog = load_catalog(settings.source, upstream)
+    except CatalogError as exc:  # empty, unreadable or unreachable: nothing to judge by
+        raise PruneRefused(f"{exc}: no formulae to judge by, refusing to prune") from None
     plan = plan_prune(storage, catalog, keep_versions=request.keep_versions,
                       older_than_days=request.older_than_days, now=now)
     if request.apply:

@@ -402,7 +402,8 @@ class FakeHomebrew:
         self.announced: dict[tuple[str, str], int] = {}  # hostile sh.brew.bottle.size overrides
         self.faults_served: collections.Counter[str] = collections.Counter()
         self.api_key = api_key  # an RSA private key: serve the signed API files under /api/
-        self.api_overrides: dict[str, bytes] = {}  # path under /api/ -> body served instead
+        # path under /api/ -> body served instead (None: answered 404, as upstream lacking it)
+        self.api_overrides: dict[str, bytes | None] = {}
         self._signed: dict[tuple[str, str], bytes] = {}
 
     # --- lifecycle -----------------------------------------------------------------------

@@ -36,7 +36,8 @@ def test_commit_merges_the_fragments_and_writes_the_record(invoke: Invoke) -> No
                         "planned_bytes",
                         "bytes", "route", "failures", "failures_total", "invalid_entries",
                         "record_key", "result", "error", "cause", "failure_rate",
-                        "storage_failures", "upstream_failures", "estimated_cost_usd"}
+                        "storage_failures", "upstream_failures", "estimated_cost_usd",
+                        "landed"}
     assert (out["result"], out["error"], out["failure_rate"]) == ("SUCCEEDED", None, 0.0)
     assert 0 < out["estimated_cost_usd"] < 0.01
     assert (out["mirrored"], out["failed"], out["failures"]) == (plan["planned"], 0, [])

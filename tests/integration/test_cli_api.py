@@ -141,16 +141,17 @@ def test_homebrews_own_key_refuses_a_file_signed_by_another(run: Callable[..., C
 
 
 def test_a_missing_packages_file_is_reported_not_fatal(run: Callable[..., CliResult],
-                                                       tmp_path: Path,
+                                                       signed: FakeHomebrew, tmp_path: Path,
                                                        caplog: pytest.LogCaptureFixture) -> None:
     """GIVEN a configured tag upstream has no packages file for THEN exit 0, the rest published,
     the run record names the missing file."""
-    result = run(tags=[*TEST_TAGS, "arm64_tahoe"])
+    signed.api_overrides["internal/packages.sonoma.jws.json"] = None
+    result = run(tags=[*TEST_TAGS, "sonoma"])
     assert result.code == 0, result.err
     doc = record(tmp_path / "mirror", result.json["run_id"])
-    assert doc["api_missing"] == ["internal/packages.arm64_tahoe.jws.json: HTTP 404"]
+    assert doc["api_missing"] == ["internal/packages.sonoma.jws.json: HTTP 404"]
     assert "internal/packages.x86_64_linux.jws.json" in api_files(tmp_path / "mirror")
-    assert "packages.arm64_tahoe.jws.json is not upstream (404)" in caplog.text
+    assert "packages.sonoma.jws.json is not upstream (404)" in caplog.text
 
 
 def test_api_waits_for_the_bottles_it_names(run: Callable[..., CliResult], signed: FakeHomebrew,
