@@ -17,7 +17,7 @@ from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, key_for
 from bottlesync.catalog import load_catalog
 from bottlesync.config import Settings
 from bottlesync.errors import BottlesyncError, Failure, InvalidInput
-from bottlesync.manifest import load_manifest, load_seed
+from bottlesync.manifest import load_hashes, load_seed
 from bottlesync.selection import select
 from bottlesync.storage import Storage
 from bottlesync.upstream import Upstream, index_sizes
@@ -110,11 +110,11 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
         wanted = select(catalog, tags=settings.tags, formulae=settings.formulae,
                         skip_deprecated=settings.skip_deprecated,
                         skip_disabled=settings.skip_disabled)
-        manifest, _etag = load_manifest(storage)
+        present = load_hashes(storage)
         seed = (load_seed(settings.seed_manifest, upstream, s3_client)
                 if settings.seed_manifest else {})
         missing = [b for b in wanted
-                   if not manifest.has(b.file, b.sha256) and seed.get(b.file) != b.sha256]
+                   if present.get(b.file) != b.sha256 and seed.get(b.file) != b.sha256]
     sizes, indexes = fetch_indexes(missing, upstream, settings.concurrency)
     day = f"{now.astimezone(UTC):%Y-%m-%d}"
     items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file)) for b in missing]
