@@ -23,7 +23,7 @@ from bottlesync.bottle import (
     image_name,
     pkgver,
 )
-from bottlesync.decode import EntryRecord, catalogue_records
+from bottlesync.decode import ROOT_URL_RE, EntryRecord, catalogue_records
 from bottlesync.errors import (
     BottlesyncError,
     CatalogError,
@@ -32,7 +32,7 @@ from bottlesync.errors import (
     InvalidEntry,
     TransientUpstreamError,
 )
-from bottlesync.schemas import first_error, validator
+from bottlesync.schemas import first_error
 from bottlesync.upstream import Upstream
 
 
@@ -76,13 +76,13 @@ def read_source(source: str, upstream: Upstream) -> bytes:
 def parse_catalog(data: bytes, source: str) -> Catalog:
     """Parse and validate; only a non-list or non-JSON document is fatal.
 
-    Typed records (decode.py) come first; an entry that does not fit one, or a document msgspec
-    does not read, takes the exact path below, so its InvalidEntry or CatalogError is unchanged.
+    Typed records (decode.py) come first; when an entry does not fit one, or msgspec does not
+    read the document, the exact path below reads it, so each InvalidEntry or CatalogError is
+    worded as always.
     """
     catalog = Catalog(source=source, formulae={})
     records = catalogue_records(data)
-    for index, item in enumerate(iter_array(data, source) if records is None else records):
-        entry = _raw_entry(item, source) if isinstance(item, bytes) else item
+    for index, entry in enumerate(iter_array(data, source) if records is None else records):
         where = _where(source, index, entry)
         try:
             formula = (_record_formula(entry, where) if isinstance(entry, EntryRecord)
@@ -100,18 +100,16 @@ def parse_catalog(data: bytes, source: str) -> Catalog:
     return catalog
 
 
-def _raw_entry(raw: bytes, source: str) -> Any:
-    """One entry that did not fit a record, as json.loads reads it."""
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise _not_json(source, exc) from None
-
-
 def _checked_formula(entry: Any, where: str) -> Formula | None:
     """The exact path: the fast check, else jsonschema, which also words the error."""
-    if not (plainly_valid(entry) or validator("catalog-entry").is_valid(entry)):
-        raise InvalidEntry(f"{where}: {first_error('catalog-entry', entry)}")
+    if plainly_valid(entry):
+        return _formula(entry, where)
+    try:
+        problem = first_error("catalog-entry", entry)
+    except RecursionError:  # jsonschema recurses (and reprs) as deep as the entry nests
+        problem = "nested too deeply to check"
+    if problem is not None:
+        raise InvalidEntry(f"{where}: {problem}")
     return _formula(entry, where)
 
 
@@ -295,7 +293,6 @@ def _plain_tag_and_digest(bottle: Bottle) -> bool:
 
 
 _WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
-_ROOT_URL_RE = re.compile(r"https?://[^\s/?#@\\]+(/[^\s?#\\]*)?[^/\s]")  # the schema's, anchored
 
 
 def plainly_valid(entry: Any) -> bool:
@@ -326,7 +323,7 @@ def _plain_bottles(stable: Any) -> bool:
     if type(stable) is not dict or not _small_int(stable.get("rebuild")):
         return False
     root_url, files = stable.get("root_url"), stable.get("files")
-    if type(root_url) is not str or not _ROOT_URL_RE.fullmatch(root_url) or type(files) is not dict:
+    if type(root_url) is not str or not ROOT_URL_RE.fullmatch(root_url) or type(files) is not dict:
         return False
     for tag, info in files.items():
         if not TAG_RE.fullmatch(tag) or type(info) is not dict:

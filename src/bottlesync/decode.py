@@ -2,9 +2,9 @@
 
 json.loads of the catalogue builds every description, URL and variation as Python objects only
 to drop them; msgspec skips what a record does not name and checks types as it goes (~4x
-quicker, a fraction of the memory). The records' constraints are the fast checks of the
-catalog-entry schema (the same expressions as bottle.py's), so a record that decodes is valid;
-anything else is handed back as raw bytes for the caller's precise, per-entry path.
+quicker, a fraction of the memory). The records' types plus `fits` are the fast checks of the
+catalog-entry schema (the same expressions as bottle.py's), so a record that decodes and fits is
+valid; when one entry is not, the caller's precise, per-entry path reads the document instead.
 """
 
 from __future__ import annotations
@@ -16,27 +16,17 @@ import msgspec
 
 from bottlesync.bottle import MAX_REBUILD, NAME_RE, SHA256_RE, TAG_RE, VERSION_RE
 
-
-def _full(regex: re.Pattern[str]) -> str:
-    """A msgspec pattern (re.search) that matches like `regex.fullmatch`."""
-    return rf"\A(?:{regex.pattern})\Z"
-
-
-_Name = Annotated[str, msgspec.Meta(pattern=_full(NAME_RE))]
-_Version = Annotated[str, msgspec.Meta(pattern=_full(VERSION_RE))]
-_Tag = Annotated[str, msgspec.Meta(pattern=_full(TAG_RE))]
-_Sha256 = Annotated[str, msgspec.Meta(pattern=_full(SHA256_RE))]
+# the catalog-entry schema's root_url pattern, anchored
+ROOT_URL_RE = re.compile(r"https?://[^\s/?#@\\]+(/[^\s?#\\]*)?[^/\s]")
 _Small = Annotated[int, msgspec.Meta(ge=0, le=MAX_REBUILD)]
-_Url = Annotated[str, msgspec.Meta(pattern=r"\Ahttps?://")]
-# the catalog-entry schema's root_url, anchored (catalog._ROOT_URL_RE)
-_RootUrl = Annotated[str, msgspec.Meta(pattern=r"\Ahttps?://[^\s/?#@\\]+(/[^\s?#\\]*)?[^/\s]\Z")]
+_HTTP = ("https://", "http://")
 
 
 class FileRecord(msgspec.Struct, frozen=True):
     """bottle.stable.files.<tag>."""
 
-    url: _Url
-    sha256: _Sha256
+    url: str
+    sha256: str
     cellar: str = ""
 
 
@@ -44,8 +34,8 @@ class StableRecord(msgspec.Struct, frozen=True):
     """bottle.stable."""
 
     rebuild: _Small
-    root_url: _RootUrl
-    files: dict[_Tag, FileRecord]
+    root_url: str
+    files: dict[str, FileRecord]
 
 
 class BottleRecord(msgspec.Struct, frozen=True):
@@ -57,13 +47,13 @@ class BottleRecord(msgspec.Struct, frozen=True):
 class VersionsRecord(msgspec.Struct, frozen=True):
     """versions: `stable` is required and may be null."""
 
-    stable: _Version | None
+    stable: str | None
 
 
 class EntryRecord(msgspec.Struct, frozen=True):
     """The fields of a formula.json entry a mirror reads; every other field is skipped."""
 
-    name: _Name
+    name: str
     versions: VersionsRecord
     revision: _Small
     bottle: BottleRecord
@@ -73,40 +63,38 @@ class EntryRecord(msgspec.Struct, frozen=True):
 
 
 _ENTRIES = msgspec.json.Decoder(list[EntryRecord])
-_ENTRY = msgspec.json.Decoder(EntryRecord)
-_RAWS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
-def catalogue_records(data: bytes) -> list[EntryRecord | bytes] | None:
-    """Each element as a record, or its raw JSON when it does not fit one; None when `data` is
-    not a UTF-8 JSON array msgspec reads (the caller's exact parser then words the error)."""
+def catalogue_records(data: bytes) -> list[EntryRecord] | None:
+    """Every element as a record, or None when any one does not fit (or `data` is not a UTF-8
+    JSON array msgspec reads): the caller's exact, entry-by-entry parser then reports each bad
+    entry, or the document, with the same words as always."""
     try:
         records: list[EntryRecord] = _ENTRIES.decode(data)
-        if not any(".." in record.name for record in records):
-            return list(records)
-    except msgspec.ValidationError:
-        pass  # some entry does not fit: find which, one by one
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
         return None
-    try:
-        raws = _RAWS.decode(data)
-    except msgspec.DecodeError:
-        return None
-    out: list[EntryRecord | bytes] = []
-    for raw in raws:
-        try:
-            record = _ENTRY.decode(raw)
-        except msgspec.ValidationError:
-            out.append(bytes(raw))
-            continue
-        out.append(record if ".." not in record.name else bytes(raw))
-    return out
+    return records if all(map(fits, records)) else None
+
+
+def fits(record: EntryRecord) -> bool:
+    """The catalog-entry schema's checks that types alone do not make (patterns, as
+    catalog.plainly_valid does them): True means the record is schema-valid."""
+    name, version, stable = record.name, record.versions.stable, record.bottle.stable
+    if not NAME_RE.fullmatch(name) or ".." in name:
+        return False
+    if version is not None and not VERSION_RE.fullmatch(version):
+        return False
+    if isinstance(stable, msgspec.UnsetType):
+        return True
+    return bool(ROOT_URL_RE.fullmatch(stable.root_url)) and all(
+        TAG_RE.fullmatch(tag) and SHA256_RE.fullmatch(info.sha256) and info.url.startswith(_HTTP)
+        for tag, info in stable.files.items())
 
 
 class ManifestEntryRecord(msgspec.Struct, frozen=True):
     """A manifest entry as the plan reads it (the dedup check): its digest and its key."""
 
-    sha256: _Sha256
+    sha256: str
     key: str
 
 
@@ -125,6 +113,8 @@ def manifest_record(data: bytes) -> ManifestRecord | None:
     """The manifest as a record, or None when it does not fit (the caller's exact check then
     names what is wrong)."""
     try:
-        return _MANIFEST.decode(data)
+        record: ManifestRecord = _MANIFEST.decode(data)
     except msgspec.DecodeError:  # ValidationError is a DecodeError
         return None
+    digests_ok = all(SHA256_RE.fullmatch(entry.sha256) for entry in record.bottles.values())
+    return record if digests_ok else None

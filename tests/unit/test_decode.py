@@ -34,18 +34,20 @@ def test_a_valid_catalogue_decodes_to_records_of_the_fields_read() -> None:
     {**entry("bad"), "name": "a..b"},
     {**entry("bad"), "bottle": {"stable": None}},
     {**entry("bad"), "dependencies": [1]},
+    {**entry("bad"), "versions": {"stable": "1.0\n"}},
     "not an object",
 ])
-def test_an_entry_that_does_not_fit_comes_back_raw_in_its_place(bad: Any) -> None:
-    """GIVEN one entry a record cannot hold WHEN decoded THEN it is its raw JSON at its index,
-    and the entries around it are still records."""
-    out = records(entry("a"), bad, entry("b"))
-    assert out is not None
-    assert isinstance(out[0], EntryRecord) and isinstance(out[2], EntryRecord)
-    assert isinstance(out[1], bytes) and json.loads(out[1]) == bad
+def test_one_entry_that_does_not_fit_sends_the_document_to_the_exact_parser(bad: Any) -> None:
+    """GIVEN one entry a record cannot hold, among good ones WHEN decoded THEN None (the exact
+    parser reads it); and parse_catalog still loads the good ones and reports the bad one."""
+    assert records(entry("a"), bad, entry("b")) is None
+    catalog = parse_catalog(json.dumps([entry("a"), bad, entry("b")]).encode(), "formula.json")
+    assert set(catalog.formulae) == {"a", "b"}
+    assert [f.error for f in catalog.invalid] == ["InvalidEntry"]
 
 
-@pytest.mark.parametrize("data", [b"{", b'{"a": 1}', b"[1,]", "[]".encode("utf-16"), b"[NaN]"])
+@pytest.mark.parametrize("data", [b"{", b'{"a": 1}', b"[1,]", "[]".encode("utf-16"), b"[NaN]",
+                                  b"[" * 100_000 + b"]" * 100_000])
 def test_a_document_msgspec_cannot_read_is_left_to_the_exact_parser(data: bytes) -> None:
     """GIVEN bytes that are not a UTF-8 JSON array WHEN decoded THEN None (not an exception)."""
     assert catalogue_records(data) is None
