@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, generate, process
+from bench import cost, generate, latency, process
 from bottlesync.config import Settings
 from bottlesync.manifest import MANIFEST_KEY, Manifest
 from bottlesync.mirror import mirror_items
@@ -53,6 +53,7 @@ class Scale:
     memory_size: int
     s3: tuple[int, int]
     repeat: int
+    latency: tuple[int, int, float] = (100, 60_000, 0.040)  # formulae (x3 tags), bytes, s/request
     judged: bool = True  # goals are judged at full scale only; smoke checks that it all runs
 
 
@@ -61,7 +62,7 @@ FULL = Scale(formulae=generate.FORMULAE, manifest_entries=generate.MANIFEST_ENTR
              memory_size=2 << 30, s3=(16, 16 * MIB), repeat=3)
 SMOKE = Scale(formulae=60, manifest_entries=400, missing=3, transfer=(4, 64 << 10),
               small=(20, 16 << 10), memory_size=9 * MIB, s3=(2, 9 * MIB), repeat=1,
-              judged=False)
+              latency=(5, 60_000, 0.005), judged=False)
 
 
 @dataclass
@@ -180,6 +181,18 @@ def bench_noop_process(scale: Scale, out: Path) -> list[Row]:
             f"{fig.baseline.peak_mib:.0f} MiB json.loads process", None,
             f"<= {process.NOOP_RSS_GOAL_MIB} MiB",
             clean and fig.noop.peak_mib <= process.NOOP_RSS_GOAL_MIB, counts)]
+
+
+def bench_latency(scale: Scale, out: Path) -> Row:
+    """Goal 2: a sync behind a slow upstream vs a serial mirror on the same fake."""
+    formulae, size, delay = scale.latency
+    fig = latency.measure_latency(formulae, size, delay, min(scale.repeat, 2), out)
+    ratio = fig.serial / fig.ours
+    ok = fig.counts["mirrored"] == fig.counts["bottles"] == fig.counts["serial_bottles"]
+    return Row(f"latency ({fig.counts['bottles']} x {size // 1000} KB, {delay * 1000:.0f} ms/req)",
+               f"{fig.ours:.2f} s", f"{fig.serial:.2f} s serial mirror", ratio,
+               f"ratio >= {latency.LATENCY_GOAL:.0f}", ok and ratio >= latency.LATENCY_GOAL,
+               fig.counts)
 
 
 def curl_baseline(urls: list[tuple[str, str, str]], dest: Path) -> tuple[float, float]:
@@ -353,7 +366,7 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
-NAMES = ("plan", "noop", "process", "transfer", "small", "memory", "s3", "cost")
+NAMES = ("plan", "noop", "process", "latency", "transfer", "small", "memory", "s3", "cost")
 
 
 def run(scale: Scale, out: Path, only: tuple[str, ...] = NAMES) -> list[Row]:
@@ -369,6 +382,8 @@ def run(scale: Scale, out: Path, only: tuple[str, ...] = NAMES) -> list[Row]:
         rows.append(bench_noop(scale, out, plan_seconds))
     if "process" in only:
         rows.extend(bench_noop_process(scale, out))
+    if "latency" in only:
+        rows.append(bench_latency(scale, out))
     if "transfer" in only:
         rows.append(bench_transfer("transfer", scale.transfer, 0.8, scale, out))
     if "small" in only:

@@ -18,6 +18,7 @@ from bottlesync.catalog import load_catalog
 from bottlesync.config import Settings
 from bottlesync.errors import BottlesyncError, Failure, InvalidInput
 from bottlesync.manifest import load_hashes, load_seed
+from bottlesync.pacing import small_requests
 from bottlesync.selection import select
 from bottlesync.storage import Storage
 from bottlesync.upstream import Upstream, index_sizes
@@ -162,7 +163,7 @@ def fetch_indexes(bottles: Iterable[Bottle], upstream: Upstream,
 
     sizes: dict[str, int] = {}
     indexes: dict[str, bytes] = {}
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    with ThreadPoolExecutor(max_workers=small_requests(concurrency)) as pool:
         for group_sizes, group_index in pool.map(one, groups.items()):
             sizes.update(group_sizes)
             indexes.update(group_index)

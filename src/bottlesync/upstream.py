@@ -22,6 +22,7 @@ from requests.adapters import HTTPAdapter
 from bottlesync import __version__
 from bottlesync.config import Settings
 from bottlesync.errors import DisallowedURL, TransientUpstreamError, UpstreamError
+from bottlesync.pacing import small_requests
 
 ANONYMOUS_TOKEN = "QQ=="
 DEFAULT_HOSTS = ("ghcr.io", "pkg-containers.githubusercontent.com")
@@ -144,7 +145,7 @@ class Upstream:
         self.throttle = Throttle(sleep=sleep)
         self._rng = rng or random.Random()
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=max(4, settings.concurrency * 2),
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=small_requests(settings.concurrency),
                               max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
