@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, key_for
-from bottlesync.catalog import load_catalog
+from bottlesync.catalog import load_catalog, parse_catalog
 from bottlesync.config import Settings
 from bottlesync.errors import BottlesyncError, Failure, InvalidInput
 from bottlesync.manifest import load_hashes, load_seed
@@ -104,10 +104,15 @@ class Plan:
 
 
 def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now: datetime,
-               run_id: str | None = None, s3_client: Any = None) -> Plan:
-    """Fetch and validate the catalogue, read the manifests, select, diff, size; writes nothing."""
+               run_id: str | None = None, s3_client: Any = None,
+               catalogue: bytes | None = None) -> Plan:
+    """Fetch and validate the catalogue, read the manifests, select, diff, size; writes nothing.
+
+    `catalogue`: the source's bytes when the caller already fetched them (conditionally).
+    """
     with gc_paused():
-        catalog = load_catalog(settings.source, upstream)
+        catalog = (load_catalog(settings.source, upstream) if catalogue is None
+                   else parse_catalog(catalogue, settings.source))
         wanted = select(catalog, tags=settings.tags, formulae=settings.formulae,
                         skip_deprecated=settings.skip_deprecated,
                         skip_disabled=settings.skip_disabled)

@@ -9,7 +9,7 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +21,12 @@ from requests.adapters import HTTPAdapter
 
 from bottlesync import __version__
 from bottlesync.config import Settings
-from bottlesync.errors import DisallowedURL, TransientUpstreamError, UpstreamError
+from bottlesync.errors import (
+    DisallowedURL,
+    NotModified,
+    TransientUpstreamError,
+    UpstreamError,
+)
 from bottlesync.pacing import small_requests
 
 ANONYMOUS_TOKEN = "QQ=="
@@ -189,8 +194,8 @@ class Upstream:
 
     # -- single requests -----------------------------------------------------------------
     @contextmanager
-    def open(self, url: str, what: str, *, auth: bool = False,
-             accept: str | None = None) -> Iterator[requests.Response]:
+    def open(self, url: str, what: str, *, auth: bool = False, accept: str | None = None,
+             conditions: Mapping[str, str] | None = None) -> Iterator[requests.Response]:
         """One GET (no retry) following allowed redirects; yields a streaming 200 response.
 
         The Authorization header goes only to the origin of `url`, never across a redirect
@@ -203,6 +208,7 @@ class Upstream:
             headers = {"Accept-Encoding": "identity"}
             if accept:
                 headers["Accept"] = accept
+            headers.update(conditions or {})  # If-None-Match / If-Modified-Since (freshness.py)
             if auth and _origin(current) == origin:
                 headers["Authorization"] = f"Bearer {self.token}"
             response = self._send(current, headers, what)
@@ -235,6 +241,8 @@ class Upstream:
         code = response.status_code
         if code == 200:
             return
+        if code == 304:
+            raise NotModified(f"{what}: {_safe(url)}: not modified")
         if code in TRANSIENT_STATUS:
             delay = retry_after_seconds(response.headers.get("Retry-After"))
             if delay is not None:
