@@ -114,7 +114,7 @@ def manifest_record(data: bytes) -> ManifestRecord | None:
     names what is wrong)."""
     try:
         record: ManifestRecord = _MANIFEST.decode(data)
-    except msgspec.DecodeError:  # ValidationError is a DecodeError
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
         return None
     digests_ok = all(SHA256_RE.fullmatch(entry.sha256) for entry in record.bottles.values())
     return record if digests_ok else None
