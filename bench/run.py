@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, generate
+from bench import cost, estimate, generate, latency, process
 from bottlesync.config import Settings
 from bottlesync.manifest import MANIFEST_KEY, Manifest
 from bottlesync.mirror import mirror_items
@@ -53,13 +53,17 @@ class Scale:
     memory_size: int
     s3: tuple[int, int]
     repeat: int
+    latency: tuple[int, int, float] = (100, 60_000, 0.040)  # formulae (x3 tags), bytes, s/req
+    estimate_sample: int = 96  # bottles of the reduced-scale full-sync estimate
+    judged: bool = True  # goals are judged at full scale only; smoke checks that it all runs
 
 
 FULL = Scale(formulae=generate.FORMULAE, manifest_entries=generate.MANIFEST_ENTRIES,
              missing=generate.MISSING_FORMULAE, transfer=(64, 16 * MIB), small=(5_000, 16 << 10),
              memory_size=2 << 30, s3=(16, 16 * MIB), repeat=3)
 SMOKE = Scale(formulae=60, manifest_entries=400, missing=3, transfer=(4, 64 << 10),
-              small=(20, 16 << 10), memory_size=9 * MIB, s3=(2, 9 * MIB), repeat=1)
+              small=(20, 16 << 10), memory_size=9 * MIB, s3=(2, 9 * MIB), repeat=1,
+              latency=(5, 60_000, 0.005), estimate_sample=8, judged=False)
 
 
 @dataclass
@@ -74,6 +78,7 @@ class Row:
     met: bool | None
     counts: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    timed: bool = True  # a figure judged at full scale only (False: a correctness check)
 
     def cells(self) -> list[str]:
         """The printed columns."""
@@ -160,6 +165,54 @@ def bench_noop(scale: Scale, out: Path, plan_seconds: float | None) -> Row:
     baseline = f"{plan_seconds:.3f} s plan" if plan_seconds else "-"
     return Row("no-op re-sync", f"{seconds:.3f} s, {counts['bottle_requests']} bottle req",
                baseline, ratio, "0 req, <= 1.3x plan", met, counts)
+
+
+def bench_noop_process(scale: Scale, out: Path) -> list[Row]:
+    """Goal 1: the whole `bottlesync sync` no-op process vs a `json.loads` process; peak RSS."""
+    fig = process.measure_noop(scale.formulae, scale.manifest_entries, max(scale.repeat, 3), out)
+    counts = {"codes": list(fig.codes), "manifest_rewritten": fig.manifest_rewritten,
+              "bottles": fig.bottles, "catalogue_mb": fig.catalogue_mb}
+    clean = not fig.manifest_rewritten and not any(fig.codes)
+    ratio = fig.noop.seconds / fig.baseline.seconds
+    return [
+        Row("no-op process (CLI as installed)", f"{fig.noop.seconds:.3f} s",
+            f"{fig.baseline.seconds:.3f} s json.loads process", ratio,
+            f"ratio <= {process.NOOP_RATIO_GOAL}", clean and ratio <= process.NOOP_RATIO_GOAL,
+            counts),
+        Row("no-op peak RSS", f"{fig.noop.peak_mib:.0f} MiB",
+            f"{fig.baseline.peak_mib:.0f} MiB json.loads process", None,
+            f"<= {process.NOOP_RSS_GOAL_MIB} MiB",
+            clean and fig.noop.peak_mib <= process.NOOP_RSS_GOAL_MIB, counts)]
+
+
+def bench_latency(scale: Scale, out: Path) -> Row:
+    """Goal 2: a sync behind a slow upstream vs a serial mirror on the same fake."""
+    formulae, size, delay = scale.latency
+    fig = latency.measure_latency(formulae, size, delay, min(scale.repeat, 2), out)
+    ratio = fig.serial / fig.ours
+    ok = fig.counts["mirrored"] == fig.counts["bottles"] == fig.counts["serial_bottles"]
+    return Row(f"latency ({fig.counts['bottles']} x {size // 1000} KB, {delay * 1000:.0f} ms/req)",
+               f"{fig.ours:.2f} s", f"{fig.serial:.2f} s serial mirror", ratio,
+               f"ratio >= {latency.LATENCY_GOAL:.0f}", ok and ratio >= latency.LATENCY_GOAL,
+               fig.counts)
+
+
+def bench_estimate(scale: Scale, out: Path) -> list[Row]:
+    """Goal 4: an initial sync of 50k bottles on Lambda and Fargate, from a reduced-scale run;
+    and goal 6's idle month of 15-minute runs."""
+    per_bottle, mirrored = estimate.measure_per_bottle(scale.estimate_sample, out)
+    counts = {"sample": scale.estimate_sample, "mirrored": mirrored,
+              "per_bottle_s": round(per_bottle, 4), "gb": round(estimate.total_bytes() / 1e9)}
+    rows = [Row(f"estimate: initial sync on {p.route}", f"{estimate.hours(p.seconds)}, "
+                f"${p.dollars:.2f}", f"{estimate.FULL_BOTTLES} bottles, {counts['gb']} GB",
+                None, "< 30 min, < $5",
+                p.seconds < estimate.TARGET_S and p.dollars < estimate.TARGET_USD, counts)
+            for p in estimate.project(per_bottle)]
+    idle, without = estimate.price_idle_month()
+    rows.append(Row("cost: idle month, every 15 min", f"${idle:.2f} (304 runs)",
+                    f"${without:.2f} full plans", None, "< $0.50", idle < 0.50,
+                    {"runs": estimate.RUNS_PER_IDLE_MONTH}))
+    return rows
 
 
 def curl_baseline(urls: list[tuple[str, str, str]], dest: Path) -> tuple[float, float]:
@@ -302,7 +355,7 @@ def bench_s3(scale: Scale, out: Path) -> Row:
     counts = {"bottles": count, "mirrored": report.mirrored, "verified": verified}
     return Row(f"S3/moto ({count} x {_human(size)})",
                f"{count * size / seconds / MIB:.0f} MiB/s", "-", None, "correct, no goal",
-               verified == count, counts)
+               verified == count, counts, timed=False)
 
 
 def _rehash(storage: Storage, key: str) -> str:
@@ -316,12 +369,11 @@ def _rehash(storage: Storage, key: str) -> str:
 def bench_cost(_scale: Scale, _out: Path) -> list[Row]:
     """The cost model's two estimates against the $5 target."""
     rows = []
-    for label, estimate in (("cost: initial full sync", cost.full_sync()),
-                            ("cost: daily delta", cost.daily_delta())):
-        total = estimate.total
-        rows.append(Row(label, f"${total:.2f} ({estimate.route})", "-", None, "< $5 per sync",
-                        total < 5.0, {"bottles": estimate.bottles,
-                                      "gb": round(estimate.gigabytes, 1)}))
+    for label, est in (("cost: initial full sync", cost.full_sync()),
+                       ("cost: daily delta", cost.daily_delta())):
+        total = est.total
+        rows.append(Row(label, f"${total:.2f} ({est.route})", "-", None, "< $5 per sync",
+                        total < 5.0, {"bottles": est.bottles, "gb": round(est.gigabytes, 1)}))
     return rows
 
 
@@ -333,7 +385,8 @@ def _human(size: int) -> str:
     return f"{size} B"
 
 
-NAMES = ("plan", "noop", "transfer", "small", "memory", "s3", "cost")
+NAMES = ("plan", "noop", "process", "latency", "estimate", "transfer", "small", "memory", "s3",
+         "cost")
 
 
 def run(scale: Scale, out: Path, only: tuple[str, ...] = NAMES) -> list[Row]:
@@ -345,18 +398,22 @@ def run(scale: Scale, out: Path, only: tuple[str, ...] = NAMES) -> list[Row]:
     if "plan" in only:
         rows.append(bench_plan(scale, out))
         plan_seconds = float(rows[-1].figure.split()[0])
-    if "noop" in only:
-        rows.append(bench_noop(scale, out, plan_seconds))
-    if "transfer" in only:
-        rows.append(bench_transfer("transfer", scale.transfer, 0.8, scale, out))
-    if "small" in only:
-        rows.append(bench_transfer("small", scale.small, 0.5, scale, out))
-    if "memory" in only:
-        rows.append(bench_memory(scale, out))
-    if "s3" in only:
-        rows.append(bench_s3(scale, out))
-    if "cost" in only:
-        rows.extend(bench_cost(scale, out))
+    benches: dict[str, Callable[[], list[Row]]] = {
+        "noop": lambda: [bench_noop(scale, out, plan_seconds)],
+        "process": lambda: bench_noop_process(scale, out),
+        "latency": lambda: [bench_latency(scale, out)],
+        "estimate": lambda: bench_estimate(scale, out),
+        "transfer": lambda: [bench_transfer("transfer", scale.transfer, 0.8, scale, out)],
+        "small": lambda: [bench_transfer("small", scale.small, 0.5, scale, out)],
+        "memory": lambda: [bench_memory(scale, out)],
+        "s3": lambda: [bench_s3(scale, out)],
+        "cost": lambda: bench_cost(scale, out)}
+    for name in NAMES[1:]:
+        if name in only:
+            rows.extend(benches[name]())
+    if not scale.judged:
+        for row in rows:
+            row.met = row.met if not row.timed else None
     return rows
 
 

@@ -196,6 +196,14 @@ class PlanItem:
         return cls(bottle=bottle, key=key, size=size, copy_from=copy_from)
 
 
+def in_layout(bottle: Bottle, key: str, layout: str) -> bool:
+    """True when `key` is the key `layout` gives this bottle (dated: any well-formed day)."""
+    if layout == "dated":
+        day, _, rest = key.partition("/")
+        return rest == bottle.file and DAY_RE.fullmatch(day) is not None
+    return key == key_for(bottle, layout, "")
+
+
 def is_layout_key(bottle: Bottle, key: object) -> bool:
     """True when `key` is what some layout gives this bottle (dated: any well-formed day)."""
     if not isinstance(key, str):

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from bottlesync.bottle import (
     MAX_REBUILD,
     NAME_RE,
@@ -18,8 +20,10 @@ from bottlesync.bottle import (
     VERSION_RE,
     Bottle,
     check_bottle,
+    image_name,
     pkgver,
 )
+from bottlesync.decode import ROOT_URL_RE, EntryRecord, catalogue_records
 from bottlesync.errors import (
     BottlesyncError,
     CatalogError,
@@ -29,7 +33,7 @@ from bottlesync.errors import (
     TransientUpstreamError,
 )
 from bottlesync.jws import is_signed, load_public_key, verified_payload
-from bottlesync.schemas import first_error, validator
+from bottlesync.schemas import first_error
 from bottlesync.upstream import Upstream
 
 
@@ -79,29 +83,46 @@ def read_source(source: str, upstream: Upstream) -> bytes:
 
 
 def parse_catalog(data: bytes, source: str) -> Catalog:
-    """Parse and validate; only an empty list, a non-list or a non-JSON document is fatal."""
+    """Parse and validate; only an empty list, a non-list or a non-JSON document is fatal.
+
+    Typed records (decode.py) come first; when an entry does not fit one, or msgspec does not
+    read the document, the exact path below reads it, so each InvalidEntry or CatalogError is
+    worded as always.
+    """
     catalog = Catalog(source=source, formulae={})
-    is_valid = validator("catalog-entry").is_valid
+    records = catalogue_records(data)
     index = -1
-    for index, entry in enumerate(iter_array(data, source)):
+    for index, entry in enumerate(iter_array(data, source) if records is None else records):
+        where = _where(source, index, entry)
         try:
-            if not (plainly_valid(entry) or is_valid(entry)):
-                raise InvalidEntry(f"{_where(source, index, entry)}: "
-                                   f"{first_error('catalog-entry', entry)}")
-            formula = _formula(entry, _where(source, index, entry))
+            formula = (_record_formula(entry, where) if isinstance(entry, EntryRecord)
+                       else _checked_formula(entry, where))
         except InvalidEntry as exc:
             catalog.invalid.append(Failure.of(_subject(index, entry), exc))
             continue
         if formula is None:
             continue
         if formula.name in catalog.formulae:
-            message = f"{_where(source, index, entry)}: duplicate formula name"
+            message = f"{where}: duplicate formula name"
             catalog.invalid.append(Failure.of(formula.name, InvalidEntry(message)))
             continue
         catalog.formulae[formula.name] = formula
     if index < 0:  # a broken upstream must never look like "nothing to do"
         raise CatalogError(f"the catalogue {source} is an empty list: no formula to mirror")
     return catalog
+
+
+def _checked_formula(entry: Any, where: str) -> Formula | None:
+    """The exact path: the fast check, else jsonschema, which also words the error."""
+    if plainly_valid(entry):
+        return _formula(entry, where)
+    try:
+        problem = first_error("catalog-entry", entry)
+    except RecursionError:  # jsonschema recurses (and reprs) as deep as the entry nests
+        problem = "nested too deeply to check"
+    if problem is not None:
+        raise InvalidEntry(f"{where}: {problem}")
+    return _formula(entry, where)
 
 
 def _not_json(source: str, exc: Exception) -> CatalogError:
@@ -208,25 +229,36 @@ class _ArrayReader:
 
 
 def load_catalog(source: str, upstream: Upstream) -> Catalog:
-    """Fetch and validate the catalogue named by `source`; a `.jws.json` one is verified first."""
-    data = read_source(source, upstream)
+    """Fetch and validate the catalogue named by `source`."""
+    return catalog_from(read_source(source, upstream), source, upstream.settings.api_public_key)
+
+
+def catalog_from(data: bytes, source: str, public_key: str | None) -> Catalog:
+    """Validate the bytes fetched from `source`; a `.jws.json` one is verified first (with
+    Homebrew's key, or the PEM file `public_key`) and kept whole for the API mirror."""
     if not is_signed(source):
         return parse_catalog(data, source)
-    key = load_public_key(upstream.settings.api_public_key)
-    catalog = parse_catalog(verified_payload(data, source, key), source)
+    catalog = parse_catalog(verified_payload(data, source, load_public_key(public_key)), source)
     catalog.signed = data
     return catalog
 
 
+def _name_of(entry: Any) -> object:
+    """The entry's `name` field, whatever its type (None when there is none)."""
+    if isinstance(entry, EntryRecord):
+        return entry.name
+    return entry.get("name") if isinstance(entry, dict) else None
+
+
 def _subject(index: int, entry: Any) -> str:
     """What a failure is about: the formula's name when it is a string, else its position."""
-    name = entry.get("name") if isinstance(entry, dict) else None
+    name = _name_of(entry)
     return name[:200] if isinstance(name, str) and name else f"entry {index}"
 
 
 def _where(source: str, index: int, entry: Any) -> str:
     """'<source> entry <n> (<name>)': how an error names a catalogue entry."""
-    name = entry.get("name") if isinstance(entry, dict) else None
+    name = _name_of(entry)
     label = f" ({name!r})" if isinstance(name, str) else ""
     return f"{source} entry {index}{label}"
 
@@ -237,29 +269,52 @@ def _formula(entry: dict[str, Any], where: str) -> Formula | None:
     version = entry["versions"]["stable"]
     if not stable or version is None:
         return None
-    name = entry["name"]
     if type(entry["revision"]) is not int:  # JSON Schema's "integer" also accepts 1.0
         raise InvalidEntry(f"{where}: revision {entry['revision']!r} is not an integer")
-    pkg_version = pkgver(version, entry["revision"])
-    rebuild = stable["rebuild"]
-    bottles = tuple(
-        Bottle(name=name, pkgver=pkg_version, tag=tag, rebuild=rebuild,
-               sha256=info["sha256"], url=info["url"])
-        for tag, info in stable["files"].items())
-    for bottle in bottles:
+    files = [(tag, info["url"], info["sha256"]) for tag, info in stable["files"].items()]
+    return _build(entry["name"], pkgver(version, entry["revision"]), stable["rebuild"],
+                  stable["root_url"], files, where,
+                  dependencies=tuple(d for d in entry.get("dependencies", ())
+                                     if isinstance(d, str)),
+                  deprecated=bool(entry.get("deprecated", False)),
+                  disabled=bool(entry.get("disabled", False)))
+
+
+def _record_formula(record: EntryRecord, where: str) -> Formula | None:
+    """A Formula from a typed record (already schema-valid by construction)."""
+    stable, version = record.bottle.stable, record.versions.stable
+    if isinstance(stable, msgspec.UnsetType) or version is None:
+        return None
+    files = [(tag, info.url, info.sha256) for tag, info in stable.files.items()]
+    return _build(record.name, pkgver(version, record.revision), stable.rebuild,
+                  stable.root_url, files, where, dependencies=tuple(record.dependencies),
+                  deprecated=record.deprecated, disabled=record.disabled)
+
+
+def _build(name: str, pkg_version: str, rebuild: int, root_url: str,
+           files: list[tuple[str, str, str]], where: str, *, dependencies: tuple[str, ...],
+           deprecated: bool, disabled: bool) -> Formula | None:
+    """Check every bottle of a formula (safe names, the URL under root_url) and assemble it."""
+    bottles = tuple(Bottle(name=name, pkgver=pkg_version, tag=tag, rebuild=rebuild,
+                           sha256=sha256, url=url) for tag, url, sha256 in files)
+    prefix = f"{root_url}/{image_name(name)}/blobs/sha256:"
+    for index, bottle in enumerate(bottles):
+        if index and bottle.url == prefix + bottle.sha256 and _plain_tag_and_digest(bottle):
+            continue  # differs from the fully checked first bottle only in a checked tag and sha
         check_bottle(bottle, f"{where} tag {bottle.tag!r}")
-        if bottle.root_url != stable["root_url"]:
+        if bottle.root_url != root_url:
             raise InvalidEntry(f"{where} tag {bottle.tag!r}: url {bottle.url!r} is not under "
-                               f"root_url {stable['root_url']!r}")
+                               f"root_url {root_url!r}")
     return Formula(name=name, pkgver=pkg_version, rebuild=rebuild, bottles=bottles,
-                   dependencies=tuple(d for d in entry.get("dependencies", ())
-                                      if isinstance(d, str)),
-                   deprecated=bool(entry.get("deprecated", False)),
-                   disabled=bool(entry.get("disabled", False)))
+                   dependencies=dependencies, deprecated=deprecated, disabled=disabled)
+
+
+def _plain_tag_and_digest(bottle: Bottle) -> bool:
+    """The two fields in which a formula's bottles differ are well-formed."""
+    return bool(TAG_RE.fullmatch(bottle.tag) and SHA256_RE.fullmatch(bottle.sha256))
 
 
 _WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
-_ROOT_URL_RE = re.compile(r"https?://[^\s/?#@\\]+(/[^\s?#\\]*)?[^/\s]")  # the schema's, anchored
 
 
 def plainly_valid(entry: Any) -> bool:
@@ -290,7 +345,7 @@ def _plain_bottles(stable: Any) -> bool:
     if type(stable) is not dict or not _small_int(stable.get("rebuild")):
         return False
     root_url, files = stable.get("root_url"), stable.get("files")
-    if type(root_url) is not str or not _ROOT_URL_RE.fullmatch(root_url) or type(files) is not dict:
+    if type(root_url) is not str or not ROOT_URL_RE.fullmatch(root_url) or type(files) is not dict:
         return False
     for tag, info in files.items():
         if not TAG_RE.fullmatch(tag) or type(info) is not dict:

@@ -13,8 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from bottlesync import __version__
 from bottlesync.bottle import LAYOUTS
 from bottlesync.config import TOKEN_VARIABLE, ConfigFile, Settings, load_config, uses_network_env
@@ -23,11 +21,8 @@ from bottlesync.errors import BottlesyncError, ConfigError, ManifestConflict, St
 from bottlesync.mirror import Progress
 from bottlesync.plan import Plan
 from bottlesync.storage import open_storage
-from bottlesync.sync import run_sync
 from bottlesync.terminal import InertFormatter, inert
-from bottlesync.ui import ProgressBar, print_plan, print_report, print_verify
 from bottlesync.upstream import Upstream
-from bottlesync.verify import check_mirror, repair_mirror
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONFIG = "config.yaml"
@@ -110,8 +105,11 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
 
 def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     """Run a sync and print the report (JSON, or a human summary)."""
+    from bottlesync.sync import run_sync  # the commands import what they use: a run stays lean
+    from bottlesync.ui import print_plan, print_report
+
     interactive = sys.stderr.isatty() and not (args.json or args.quiet)
-    bar = ProgressBar(Console(stderr=True)) if interactive else None
+    bar = _progress_bar() if interactive else None
 
     def on_plan(plan: Plan) -> None:
         if args.dry_run and not args.json:
@@ -142,8 +140,20 @@ def cmd_sync(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if args.dry_run else report.exit_code
 
 
+def _progress_bar() -> Any:
+    """The terminal's progress bar; rich is imported only here, when there is a terminal."""
+    from rich.console import Console
+
+    from bottlesync.progress_bar import ProgressBar
+
+    return ProgressBar(Console(stderr=True))
+
+
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Re-hash the mirror; with --repair re-fetch what is broken."""
+    from bottlesync.ui import print_verify
+    from bottlesync.verify import check_mirror, repair_mirror
+
     storage = open_storage(settings.dest)
     report = check_mirror(storage, settings.concurrency)
     if args.repair and (report.missing or report.corrupt):

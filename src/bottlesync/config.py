@@ -8,8 +8,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bottlesync.errors import ConfigError
 from bottlesync.schemas import first_error
 
@@ -68,7 +66,7 @@ class Settings:
     def from_mapping(cls, raw: Mapping[str, Any], where: str,
                      base: Settings | None = None) -> Settings:
         """Validate a `sync:` mapping (config file, env or flags) and lay it over `base`."""
-        problem = first_error("config", {"sync": dict(raw)})
+        problem = None if _plainly_valid(raw) else first_error("config", {"sync": dict(raw)})
         if problem is not None:
             raise ConfigError(f"{where}: {problem.removeprefix('sync.').removeprefix('sync: ')}")
         values: dict[str, Any] = {}
@@ -114,6 +112,16 @@ class Settings:
                 value = "true" if value else "false"
             out[ENV_PREFIX + f.name.upper()] = str(value)
         return out
+
+
+_NON_EMPTY_STRINGS = frozenset({"source", "dest"})  # the schema's only rule for them: minLength 1
+
+
+def _plainly_valid(raw: Mapping[str, Any]) -> bool:
+    """True for the common flags-only mapping (--source, --dest) that the schema surely accepts:
+    such a run never imports jsonschema. False means "ask the schema"."""
+    return all(key in _NON_EMPTY_STRINGS and type(value) is str and value
+               for key, value in raw.items())
 
 
 _LISTS = {"tags", "formulae", "allowed_hosts", "registry_hosts"}
@@ -179,6 +187,8 @@ class ConfigFile:
 
 def load_config(path: str | Path) -> ConfigFile:
     """Read and validate config.yaml; ConfigError names the file and the offending key."""
+    import yaml  # only a run with a config file pays for it
+
     where = str(path)
     try:
         text = Path(path).read_text("utf-8")

@@ -39,6 +39,10 @@ class UpstreamError(BottlesyncError):
     """An upstream answer that a retry will not fix (404, 401, disallowed host...)."""
 
 
+class NotModified(BottlesyncError):
+    """The upstream answered a conditional request with 304: what we hold is current."""
+
+
 class TransientUpstreamError(UpstreamError):
     """Worth a retry: 408/429/5xx, connection reset or refused, timeout, truncated body."""
 

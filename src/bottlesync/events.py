@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bottlesync.bottle import DAY_RE, LAYOUTS, PlanItem, key_for
+from bottlesync.bottle import LAYOUTS, PlanItem, in_layout
 from bottlesync.commit import RunReport, record_key
 from bottlesync.config import Settings
 from bottlesync.errors import ConfigError, InvalidInput
@@ -159,18 +159,10 @@ class BatchInput:
         items = tuple(PlanItem.from_dict(d, f"mirror_batch: Items[{i}]")
                       for i, d in enumerate(raw))
         for i, item in enumerate(items):
-            if not _in_layout(item, str(layout)):
+            if not in_layout(item.bottle, item.key, str(layout)):
                 raise InvalidInput(f"mirror_batch: Items[{i}].key {item.key!r} is not a "
                                    f"{layout} key")
         return cls(run_id=run_id, base=base, layout=str(layout), items=items)
-
-
-def _in_layout(item: PlanItem, layout: str) -> bool:
-    """True when the item's key is the key `layout` gives its bottle (dated: any day)."""
-    if layout == "dated":
-        day, _, rest = item.key.partition("/")
-        return rest == item.bottle.file and DAY_RE.fullmatch(day) is not None
-    return item.key == key_for(item.bottle, layout, "")
 
 
 def commit_output(report: RunReport, storage: Storage) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bottlesync.bottle import SHA256_RE, is_manifest_key
+from bottlesync.decode import ManifestRecord, manifest_record
 from bottlesync.errors import BottlesyncError, ManifestConflict, ManifestError, UnsafeKey
 from bottlesync.schemas import first_error
 from bottlesync.storage import S3Storage, Storage, check_key
@@ -76,6 +77,33 @@ def load_manifest(storage: Storage) -> tuple[Manifest, str | None]:
     if stored is None:
         return Manifest(), None
     return parse_manifest(stored.data, storage.describe(MANIFEST_KEY)), stored.etag
+
+
+def load_present(storage: Storage) -> dict[str, tuple[str, str]]:
+    """file -> (sha256, key) for the plan's dedup check, decoded straight into those fields.
+
+    A manifest that does not fit the typed record takes parse_manifest's checks, which name
+    the place and the entry exactly as before. A key is trusted only where it equals the key
+    the plan computes (or is a layout key of its file, before a copy reads it).
+    """
+    stored = storage.get(MANIFEST_KEY)
+    if stored is None:
+        return {}
+    record = manifest_record(stored.data)
+    if record is None or record.schema != SCHEMA_VERSION or not _safe_keys(record):
+        bottles = parse_manifest(stored.data, storage.describe(MANIFEST_KEY)).bottles
+        return {file: (entry["sha256"], entry["key"]) for file, entry in bottles.items()}
+    return {file: (entry.sha256, entry.key) for file, entry in record.bottles.items()}
+
+
+def _safe_keys(record: ManifestRecord) -> bool:
+    """True when every entry's key is a safe relative key."""
+    try:
+        for entry in record.bottles.values():
+            check_key(entry.key)
+    except UnsafeKey:
+        return False
+    return True
 
 
 def commit_entries(storage: Storage, entries: Mapping[str, dict[str, Any]], *, now: str,

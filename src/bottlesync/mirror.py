@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from bottlesync.bottle import PlanItem
 from bottlesync.errors import BottlesyncError, Failure
+from bottlesync.pacing import in_flight
 from bottlesync.plan import iso, results_prefix
 from bottlesync.storage import Storage
 from bottlesync.upstream import Upstream
@@ -117,7 +118,7 @@ def mirror_all(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstrea
 
     if not items:
         return []
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(items)))) as pool:
+    with ThreadPoolExecutor(max_workers=min(in_flight(items, concurrency), len(items))) as pool:
         return list(pool.map(one, items))
 
 

@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bottlesync.api import ApiFiles, fetch_api, stash_prefix
-from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, day_of, key_for
-from bottlesync.catalog import load_catalog
+from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, in_layout, is_layout_key, key_for
+from bottlesync.catalog import catalog_from, load_catalog
 from bottlesync.config import Settings
 from bottlesync.errors import BottlesyncError, Failure, InvalidInput
-from bottlesync.manifest import Manifest, load_manifest, load_seed
+from bottlesync.manifest import load_present, load_seed
+from bottlesync.pacing import small_requests
 from bottlesync.selection import select, unbottled
 from bottlesync.storage import Storage
 from bottlesync.transfer import refuse_oversized
@@ -110,19 +111,24 @@ class Plan:
 
 
 def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now: datetime,
-               run_id: str | None = None, s3_client: Any = None) -> Plan:
-    """Fetch and validate the catalogue, read the manifests, select, diff, size; writes nothing."""
+               run_id: str | None = None, s3_client: Any = None,
+               catalogue: bytes | None = None) -> Plan:
+    """Fetch and validate the catalogue, read the manifests, select, diff, size; writes nothing.
+
+    `catalogue`: the source's bytes when the caller already fetched them (conditionally).
+    """
     with gc_paused():
-        catalog = load_catalog(settings.source, upstream)
+        catalog = (load_catalog(settings.source, upstream) if catalogue is None
+                   else catalog_from(catalogue, settings.source, settings.api_public_key))
         wanted = select(catalog, tags=settings.tags, formulae=settings.formulae,
                         skip_deprecated=settings.skip_deprecated,
                         skip_disabled=settings.skip_disabled)
-        manifest, _etag = load_manifest(storage)
+        present = load_present(storage)
         seed = (load_seed(settings.seed_manifest, upstream, s3_client)
                 if settings.seed_manifest else {})
-        missing = [b for b in wanted if not is_present(manifest, b, settings.layout)]
-        copies = {b.file: manifest.bottles[b.file]["key"] for b in missing
-                  if manifest.has(b.file, b.sha256)}
+        missing = [b for b in wanted if not is_present(present.get(b.file), b, settings.layout)]
+        copies = {b.file: key for b in missing for sha, key in [present.get(b.file, ("", ""))]
+                  if sha == b.sha256 and is_layout_key(b, key)}
         to_fetch = [b for b in missing if b.file in copies or seed.get(b.file) != b.sha256]
     api = (fetch_api(settings, upstream, catalog, (b.name for b in wanted))
            if settings.api else None)
@@ -139,14 +145,10 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
                 notes=unbottled(catalog, settings.formulae, settings.tags))
 
 
-def is_present(manifest: Manifest, bottle: Bottle, layout: str) -> bool:
+def is_present(entry: tuple[str, str] | None, bottle: Bottle, layout: str) -> bool:
     """Listed with the same sha256 under this layout's key (any day for `dated`): a bottle kept
     under another layout's key is not served by this one, so it must be copied across."""
-    entry = manifest.bottles.get(bottle.file)
-    if entry is None or entry.get("sha256") != bottle.sha256:
-        return False
-    key = entry.get("key")
-    return isinstance(key, str) and key == key_for(bottle, layout, day_of(key))
+    return entry is not None and entry[0] == bottle.sha256 and in_layout(bottle, entry[1], layout)
 
 
 @contextmanager
@@ -187,7 +189,7 @@ def fetch_indexes(bottles: Iterable[Bottle], upstream: Upstream,
 
     sizes: dict[str, int] = {}
     indexes: dict[str, bytes] = {}
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    with ThreadPoolExecutor(max_workers=small_requests(concurrency)) as pool:
         for group_sizes, group_index in pool.map(one, groups.items()):
             sizes.update(group_sizes)
             indexes.update(group_index)

@@ -9,6 +9,15 @@ from typing import Any
 
 from bottlesync.commit import RunReport, commit_run
 from bottlesync.config import Settings
+from bottlesync.errors import CatalogError
+from bottlesync.freshness import (
+    fetch_catalogue,
+    load_state,
+    save_state,
+    skippable,
+    state_after,
+    unchanged_run,
+)
 from bottlesync.mirror import Progress, mirror_items
 from bottlesync.plan import Plan, build_plan, write_plan
 from bottlesync.storage import Storage
@@ -27,9 +36,25 @@ def run_sync(settings: Settings, *, storage: Storage, upstream: Upstream,
              on_plan: Callable[[Plan], None] | None = None,
              clock: Callable[[], datetime] = lambda: datetime.now(UTC),
              s3_client: Any = None) -> RunReport:
-    """Plan sync, Mirror bottles, Commit run; a dry run stops after planning and writes nothing."""
+    """Plan sync, Mirror bottles, Commit run; a dry run stops after planning and writes nothing.
+
+    An http(s) catalogue is fetched conditionally (freshness.py): a 304 after a clean run ends
+    the run there.
+    """
+    catalogue = validators = None
+    if settings.source.startswith(("https://", "http://")) and not dry_run:
+        state = load_state(storage)
+        conditions = state.conditions() if state and skippable(state, settings, storage) else {}
+        fetched = fetch_catalogue(settings.source, upstream, conditions)
+        if fetched is None:
+            if state is None or not conditions:
+                raise CatalogError(f"the catalogue {settings.source} answered 304 to an "
+                                   "unconditional request")
+            return unchanged_run(storage, state, clock())
+        catalogue, validators = fetched
     plan = build_plan(replace(settings, api=False) if dry_run else settings,  # no API fetch
-                      upstream=upstream, storage=storage, now=clock(), s3_client=s3_client)
+                      upstream=upstream, storage=storage, now=clock(), s3_client=s3_client,
+                      catalogue=catalogue)
     if on_plan is not None:
         on_plan(plan)
     if dry_run:
@@ -37,4 +62,7 @@ def run_sync(settings: Settings, *, storage: Storage, upstream: Upstream,
     write_plan(storage, plan)
     mirror_items(plan.items, storage=storage, upstream=upstream, run_id=plan.run_id,
                  concurrency=settings.concurrency, progress=progress, clock=clock)
-    return commit_run(storage, plan.run_id, now=clock(), public_url=settings.public_url)
+    report = commit_run(storage, plan.run_id, now=clock(), public_url=settings.public_url)
+    if validators is not None:
+        save_state(storage, state_after(settings, validators, storage, report))
+    return report

@@ -6,7 +6,7 @@ import json
 import random
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -17,10 +17,11 @@ from requests.adapters import HTTPAdapter
 
 from bottlesync import __version__
 from bottlesync.config import Settings
-from bottlesync.errors import TransientUpstreamError, UpstreamError
+from bottlesync.errors import NotModified, TransientUpstreamError, UpstreamError
 from bottlesync.hosts import HostPolicy
 from bottlesync.hosts import is_loopback as is_loopback  # re-exported: notify and tests use it
 from bottlesync.hosts import safe_url as _safe
+from bottlesync.pacing import small_requests
 from bottlesync.throttle import RetryableUpstream, Throttle
 from bottlesync.throttle import retry_after_seconds as retry_after_seconds  # re-exported
 from bottlesync.transfer import Bounds, bounded
@@ -53,7 +54,7 @@ class Upstream:
         self.throttle = Throttle(sleep=sleep)
         self._rng = rng or random.Random()
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=max(4, settings.concurrency * 2),
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=small_requests(settings.concurrency),
                               max_retries=0)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
@@ -97,8 +98,8 @@ class Upstream:
 
     # -- single requests -----------------------------------------------------------------
     @contextmanager
-    def open(self, url: str, what: str, *, auth: bool = False,
-             accept: str | None = None) -> Iterator[requests.Response]:
+    def open(self, url: str, what: str, *, auth: bool = False, accept: str | None = None,
+             conditions: Mapping[str, str] | None = None) -> Iterator[requests.Response]:
         """One GET (no retry) following allowed redirects; yields a streaming 200 response.
 
         The Authorization header goes only to the origin of `url`, never across a redirect
@@ -113,6 +114,7 @@ class Upstream:
             headers = {"Accept-Encoding": "identity"}
             if accept:
                 headers["Accept"] = accept
+            headers.update(conditions or {})  # If-None-Match / If-Modified-Since (freshness.py)
             if auth and _origin(current) == origin:
                 headers["Authorization"] = f"Bearer {self._token_for(current)}"
             response = self._send(current, headers, what)
@@ -151,6 +153,8 @@ class Upstream:
         code = response.status_code
         if code == 200:
             return
+        if code == 304:
+            raise NotModified(f"{what}: {_safe(url)}: not modified")
         if code in TRANSIENT_STATUS:
             delay = retry_after_seconds(response.headers.get("Retry-After"))
             if delay is not None:

@@ -70,6 +70,38 @@ def test_cost_rows_price_a_full_sync_and_a_daily_delta(rows: dict[str, Row]) -> 
     assert rows["cost: daily delta"].counts == {"bottles": 300, "gb": 3.0}
 
 
+def test_noop_process_exits_0_and_leaves_the_manifest_alone(rows: dict[str, Row]) -> None:
+    """GIVEN a complete manifest WHEN the installed CLI re-syncs THEN every process exits 0 and
+    the manifest is not rewritten."""
+    counts = rows["no-op process"].counts
+    assert counts["codes"] and not any(counts["codes"])
+    assert counts["manifest_rewritten"] is False
+    assert rows["no-op peak RSS"].figure.endswith("MiB")
+
+
+def test_latency_bench_mirrors_every_bottle_both_ways(rows: dict[str, Row]) -> None:
+    """GIVEN the slow fake WHEN the serial baseline and the CLI mirror THEN both get them all."""
+    counts = next(r.counts for name, r in rows.items() if name.startswith("latency"))
+    assert counts["bottles"] == counts["serial_bottles"] == counts["mirrored"] > 0
+    assert (counts["failed"], counts["code"], counts["auth_leaks"]) == (0, 0, 0)
+
+
+def test_estimate_projects_both_routes_from_a_mirrored_sample(rows: dict[str, Row]) -> None:
+    """GIVEN a reduced-scale sample WHEN estimated THEN it mirrored the sample and projects
+    Lambda, Fargate and the idle month."""
+    lam = rows["estimate: initial sync on lambda"]
+    assert lam.counts["mirrored"] == lam.counts["sample"] == SMOKE.estimate_sample
+    assert "estimate: initial sync on ecs" in rows
+    assert rows["cost: idle month, every 15 min"].counts == {"runs": 2880}
+
+
+def test_smoke_scale_judges_no_timing_goal(rows: dict[str, Row]) -> None:
+    """At smoke scale only correctness rows are judged: `bench.run --scale smoke` exits 0 when
+    nothing is broken."""
+    assert all(row.met is None for row in rows.values() if row.timed)
+    assert all(row.met is not False for row in rows.values())
+
+
 def test_table_lists_every_row(rows: dict[str, Row]) -> None:
     """The printed table has a header, a rule and one line per benchmark."""
     lines = table(list(rows.values())).splitlines()

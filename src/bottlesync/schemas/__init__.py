@@ -7,12 +7,16 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 
 @cache
 def validator(name: str) -> Any:
-    """A compiled validator for `schemas/<name>.schema.json` (compiled once per process)."""
+    """A compiled validator for `schemas/<name>.schema.json` (compiled once per process).
+
+    jsonschema is imported here, not at the top: a run whose input is plainly valid never pays
+    for it (~0.1 s of imports).
+    """
+    from jsonschema import Draft202012Validator
+
     text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text("utf-8")
     schema = json.loads(text)
     Draft202012Validator.check_schema(schema)

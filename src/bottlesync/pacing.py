@@ -1,0 +1,34 @@
+"""How many requests to keep in flight: latency-bound small work gets more, memory stays bounded.
+
+With 40 ms a request and bottles of tens of KiB, 8 workers leave the link idle most of the
+time. A worker holds at most one bottle in memory (less for big ones: a read or an S3 part), so
+a batch whose largest bottle is small can run more workers within a fixed memory budget. The shared
+429/5xx back-off (upstream.Throttle) still paces all of them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bottlesync.bottle import PlanItem
+
+SMALL_FACTOR = 4  # at most 4x the configured concurrency for small bottles
+MAX_IN_FLIGHT = 64
+MIN_BATCH = 100  # fewer small bottles finish in a few rounds of requests: extra workers add little
+MEMORY_BUDGET = 64 << 20  # bytes of bottle data in flight at once that the extra workers may use
+
+
+def small_requests(concurrency: int) -> int:
+    """Workers for tiny requests (OCI indexes, a few KiB each): latency, not memory, bounds them."""
+    return max(1, min(concurrency * SMALL_FACTOR, MAX_IN_FLIGHT))
+
+
+def in_flight(items: Sequence[PlanItem], concurrency: int) -> int:
+    """Workers for a batch: `concurrency`, raised up to small_requests for a long batch (at
+    least MIN_BATCH) whose largest bottle is small enough that the extra workers stay inside
+    MEMORY_BUDGET."""
+    sizes = [item.size for item in items]
+    if len(sizes) < MIN_BATCH or None in sizes:
+        return max(1, concurrency)  # an unknown size may be a big bottle: stay at the setting
+    largest = max(size or 0 for size in sizes) or 1
+    return max(1, concurrency, min(small_requests(concurrency), MEMORY_BUDGET // largest))
