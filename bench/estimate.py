@@ -20,9 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import cost
+from bench.cost import sizes
 from bench.latency import LatentHomebrew
 from bench.process import installed_cli
+from bottlesync import cost  # the one price model (Commit run's EstimatedCostUSD uses it)
 from tests.fakes.homebrew import FakeFormula
 
 FULL_BOTTLES = 50_000
@@ -50,7 +51,7 @@ class Projection:
 def measure_per_bottle(sample: int, out: Path) -> tuple[float, int]:
     """Seconds one worker spends per bottle (requests, checks, writes) behind the slow fake,
     and how many bottles the sample mirrored."""
-    drawn = cost.sizes(sample)
+    drawn = sizes(sample)
     formulae = [FakeFormula(f"est{i:05d}", "1.0", tags=(TAG,),
                             synthetic_size=max(1, size // SCALE_DOWN))
                 for i, size in enumerate(drawn)]
@@ -88,14 +89,14 @@ def price_fargate(seconds: float, total_bytes: int) -> float:
 
 def _s3_dollars(total_bytes: int, batches: int) -> float:
     """PUTs (multipart by part size) and GETs of a whole catalogue's bottles."""
-    drawn = cost.sizes(FULL_BOTTLES, total_bytes)
+    drawn = sizes(FULL_BOTTLES, total_bytes)
     return ((cost.put_requests(drawn) + 5 + batches) * cost.S3_PUT
             + (len(drawn) + 4 + 2 * batches) * cost.S3_GET)
 
 
 def project(per_bottle: float) -> list[Projection]:
     """Both routes for FULL_BOTTLES of the real size law, from the measured per-bottle time."""
-    drawn = cost.sizes(FULL_BOTTLES)
+    drawn = sizes(FULL_BOTTLES)
     total = sum(drawn)
     batch_seconds = [
         len(chunk) * per_bottle / WORKERS + sum(chunk) / cost.LAMBDA_BYTES_PER_S
@@ -122,7 +123,7 @@ def price_idle_month(runs: int = RUNS_PER_IDLE_MONTH) -> tuple[float, float]:
 
 def total_bytes() -> int:
     """Bytes of FULL_BOTTLES drawn from the real size law."""
-    return sum(cost.sizes(FULL_BOTTLES))
+    return sum(sizes(FULL_BOTTLES))
 
 
 def hours(seconds: float) -> str:

@@ -23,7 +23,6 @@ from bottlesync.errors import (
     CatalogUnavailable,
     NotModified,
     TransientUpstreamError,
-    UpstreamError,
 )
 from bottlesync.manifest import MANIFEST_KEY
 from bottlesync.plan import iso, new_run_id
@@ -87,14 +86,9 @@ def fetch_catalogue(source: str, upstream: Upstream, conditions: Mapping[str, st
     """The catalogue and its validators, or None when the upstream answers 304."""
     def call() -> tuple[bytes, dict[str, Any]]:
         with upstream.open(source, "catalogue", conditions=conditions) as response:
-            data = bytearray()
-            for chunk in upstream.chunks(response, "catalogue"):
-                data += chunk
-                if len(data) > CATALOGUE_LIMIT:
-                    raise UpstreamError(f"catalogue: {source} is larger than {CATALOGUE_LIMIT}"
-                                        " bytes")
-            return bytes(data), {"etag": response.headers.get("ETag"),
-                                 "last_modified": response.headers.get("Last-Modified")}
+            data = upstream.read_all(response, "catalogue", source, CATALOGUE_LIMIT)
+            return data, {"etag": response.headers.get("ETag"),
+                          "last_modified": response.headers.get("Last-Modified")}
     try:
         result: tuple[bytes, dict[str, Any]] = upstream.with_retries(call, "catalogue")
     except NotModified:

@@ -183,15 +183,19 @@ class Upstream:
         """A whole (bounded) body, with retries."""
         def call() -> bytes:
             with self.open(url, what, auth=auth, accept=accept) as response:
-                data = bytearray()
-                bounds = Bounds(limit, self.settings.low_speed_limit,
-                                self.settings.low_speed_time, None)
-                for chunk in bounded(self.chunks(response, what), bounds,
-                                     f"{what}: {_safe(url)}", self.clock):
-                    data += chunk
-                return bytes(data)
+                return self.read_all(response, what, url, limit)
         result: bytes = self.with_retries(call, what)
         return result
+
+    def read_all(self, response: requests.Response, what: str, url: str, limit: int) -> bytes:
+        """A whole small body (catalogue, index, manifest) within `limit` bytes and the
+        low-speed bounds: a trickling or endless answer fails instead of hanging the run."""
+        bounds = Bounds(limit, self.settings.low_speed_limit, self.settings.low_speed_time, None)
+        data = bytearray()
+        for chunk in bounded(self.chunks(response, what), bounds, f"{what}: {_safe(url)}",
+                             self.clock):
+            data += chunk
+        return bytes(data)
 
     def get_json(self, url: str, what: str, *, auth: bool = False,
                  accept: str | None = None) -> Any:
