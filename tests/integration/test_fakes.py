@@ -339,8 +339,9 @@ def test_replace_blob_and_set_formula(hb: FakeHomebrew) -> None:
     assert requests.get(bottle_url(hb, "jq", "all"), headers=AUTH, timeout=TIMEOUT).ok
 
 
-def test_synthetic_blobs_stream_fast(tmp_path: Path) -> None:
-    """A 128 MiB synthetic blob: right size and sha, > 300 MB/s to 4 parallel clients."""
+def test_synthetic_blobs_stream_whole_to_parallel_clients(tmp_path: Path) -> None:
+    """A 128 MiB synthetic blob: right size and sha to 4 parallel clients, and a workdir's blob
+    is reused, not generated again (its speed is a benchmark's business: bench/, not a test)."""
     size = 128 << 20
     big = FakeFormula("big", "1.0", tags=("all",), synthetic_size=size)
     small = FakeFormula("tiny", "1.0", tags=("all",), synthetic_size=1000)
@@ -357,22 +358,18 @@ def test_synthetic_blobs_stream_fast(tmp_path: Path) -> None:
                     digest.update(chunk)
             digests.append(digest.hexdigest())
 
-        download()  # warm the page cache
         threads = [threading.Thread(target=download) for _ in range(4)]
-        started = time.perf_counter()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        rate = 4 * size / (time.perf_counter() - started)
-        assert digests == [hb.sha256("big", "all")] * 5
-        assert rate > 300e6, f"{rate / 1e6:.0f} MB/s"
+        assert digests == [hb.sha256("big", "all")] * 4
         sha = hb.sha256("big", "all")
-    again = time.perf_counter()
+        made = hb.blob_path("big", "all").stat()
     with FakeHomebrew([big], workdir=tmp_path) as hb2:  # a workdir's synthetic blobs are reused
         assert hb2.sha256("big", "all") == sha
-    assert time.perf_counter() - again < 0.5
-    assert hb2.blob_path("big", "all").exists()
+        kept = hb2.blob_path("big", "all").stat()
+    assert (kept.st_ino, kept.st_mtime_ns) == (made.st_ino, made.st_mtime_ns)
 
 
 def test_http11_keep_alive_and_content_length_everywhere(hb: FakeHomebrew) -> None:
