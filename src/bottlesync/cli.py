@@ -97,6 +97,8 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
                                      "command line", base=settings)
     if uses_network_env(env) and not settings.trust_env:
         settings = replace(settings, trust_env=True)
+    if flags["tags"]:  # a tag asked for by name must exist; a configured one is only noted
+        settings = replace(settings, strict_tags=True)
     if env.get(TOKEN_VARIABLE):
         settings = Settings.from_mapping({"registry_token": env[TOKEN_VARIABLE]}, TOKEN_VARIABLE,
                                          base=settings)

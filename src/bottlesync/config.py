@@ -60,6 +60,7 @@ class Settings:
     low_speed_limit: int = 1024
     low_speed_time: float = 60.0
     public_url: str | None = None  # where clients reach the mirror: the status page prints it
+    strict_tags: bool = False  # a tag the catalogue lacks: error (--tag) or note (configured)
     max_failure_rate: float = 5.0  # percent of planned bottles; above it a sync is FAILED
 
     @classmethod
@@ -129,7 +130,7 @@ _INTS = {"concurrency", "attempts", "low_speed_limit"}
 _FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base", "low_speed_time",
            "max_failure_rate"}
 _SIZES = {"ecs_threshold", "max_bottle_size"}
-_BOOLS = {"skip_deprecated", "skip_disabled", "trust_env", "api"}
+_BOOLS = {"skip_deprecated", "skip_disabled", "trust_env", "api", "strict_tags"}
 NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy",
                                "requests_ca_bundle", "curl_ca_bundle"})
 

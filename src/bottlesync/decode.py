@@ -118,3 +118,27 @@ def manifest_record(data: bytes) -> ManifestRecord | None:
         return None
     digests_ok = all(SHA256_RE.fullmatch(entry.sha256) for entry in record.bottles.values())
     return record if digests_ok else None
+
+
+class _SizedEntry(msgspec.Struct, frozen=True):
+    """A manifest entry as the status page reads it: its size only."""
+
+    size: int | None = None
+
+
+class _SizedManifest(msgspec.Struct, frozen=True):
+    """bottles_hash.json reduced to each entry's size."""
+
+    bottles: dict[str, _SizedEntry]
+
+
+_SIZES = msgspec.json.Decoder(_SizedManifest)
+
+
+def manifest_sizes(data: bytes) -> dict[str, int] | None:
+    """file -> size for the status page, or None when the manifest does not fit the record."""
+    try:
+        record: _SizedManifest = _SIZES.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return {file: max(entry.size or 0, 0) for file, entry in record.bottles.items()}

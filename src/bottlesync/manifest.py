@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bottlesync.bottle import SHA256_RE, is_manifest_key
-from bottlesync.decode import ManifestRecord, manifest_record
+from bottlesync.decode import ManifestRecord, manifest_record, manifest_sizes
 from bottlesync.errors import BottlesyncError, ManifestConflict, ManifestError, UnsafeKey
 from bottlesync.schemas import first_error
 from bottlesync.storage import S3Storage, Storage, check_key
@@ -94,6 +94,19 @@ def load_present(storage: Storage) -> dict[str, tuple[str, str]]:
         bottles = parse_manifest(stored.data, storage.describe(MANIFEST_KEY)).bottles
         return {file: (entry["sha256"], entry["key"]) for file, entry in bottles.items()}
     return {file: (entry.sha256, entry.key) for file, entry in record.bottles.items()}
+
+
+def load_sizes(storage: Storage) -> dict[str, int]:
+    """file -> size for the status page, which every commit rewrites: the typed decode, not
+    the schema's pass over every entry (a manifest that does not fit gets the exact checks)."""
+    stored = storage.get(MANIFEST_KEY)
+    if stored is None:
+        return {}
+    sizes = manifest_sizes(stored.data)
+    if sizes is None:
+        bottles = parse_manifest(stored.data, storage.describe(MANIFEST_KEY)).bottles
+        return {file: int(entry.get("size") or 0) for file, entry in bottles.items()}
+    return sizes
 
 
 def _safe_keys(record: ManifestRecord) -> bool:

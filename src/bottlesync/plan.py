@@ -20,7 +20,7 @@ from bottlesync.config import Settings
 from bottlesync.errors import BottlesyncError, Failure, InvalidInput
 from bottlesync.manifest import load_present, load_seed
 from bottlesync.pacing import small_requests
-from bottlesync.selection import select, unbottled
+from bottlesync.selection import select, tag_problem, unbottled
 from bottlesync.storage import Storage
 from bottlesync.transfer import refuse_oversized
 from bottlesync.upstream import Upstream, index_sizes
@@ -122,7 +122,7 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
                    else catalog_from(catalogue, settings.source, settings.api_public_key))
         wanted = select(catalog, tags=settings.tags, formulae=settings.formulae,
                         skip_deprecated=settings.skip_deprecated,
-                        skip_disabled=settings.skip_disabled)
+                        skip_disabled=settings.skip_disabled, strict_tags=settings.strict_tags)
         present = load_present(storage)
         seed = (load_seed(settings.seed_manifest, upstream, s3_client)
                 if settings.seed_manifest else {})
@@ -142,7 +142,8 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
                 present=len(wanted) - len(missing), items=items,
                 invalid=catalog.invalid + oversized, threshold=settings.ecs_threshold,
                 indexes=indexes, api=api, seeded=len(missing) - len(to_fetch),
-                notes=unbottled(catalog, settings.formulae, settings.tags))
+                notes=[*filter(None, [tag_problem(catalog, settings.tags)]),
+                       *unbottled(catalog, settings.formulae, settings.tags)])
 
 
 def is_present(entry: tuple[str, str] | None, bottle: Bottle, layout: str) -> bool:

@@ -29,14 +29,22 @@ def dependency_closure(catalog: Catalog, roots: Iterable[str]) -> list[Formula]:
     return list(seen.values())
 
 
-def check_tags(catalog: Catalog, tags: Iterable[str]) -> None:
-    """A tag no formula has bottles for is a typo or a retired platform: ConfigError lists the
-    catalogue's tags (mirroring only `all` bottles and exiting 0 would hide it)."""
+def tag_problem(catalog: Catalog, tags: Iterable[str]) -> str | None:
+    """Why some wanted tag has no bottle in the catalogue (a typo or a retired platform)."""
     known = {b.tag for f in catalog.formulae.values() for b in f.bottles}
     unknown = sorted(set(tags) - known)
-    if unknown:
-        raise ConfigError(f"tag {', '.join(map(repr, unknown))} is not in the catalogue "
-                          f"{catalog.source}; it has: {', '.join(sorted(known)) or 'no bottles'}")
+    if not unknown:
+        return None
+    return (f"tag {', '.join(map(repr, unknown))} is not in the catalogue {catalog.source}; "
+            f"it has: {', '.join(sorted(known)) or 'no bottles'}")
+
+
+def check_tags(catalog: Catalog, tags: Iterable[str]) -> None:
+    """A tag asked for by name that no formula has bottles for: ConfigError lists the
+    catalogue's tags (mirroring only `all` bottles and exiting 0 would hide it)."""
+    problem = tag_problem(catalog, tags)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def unbottled(catalog: Catalog, formulae: Iterable[str], tags: Iterable[str]) -> list[str]:
@@ -50,10 +58,16 @@ def unbottled(catalog: Catalog, formulae: Iterable[str], tags: Iterable[str]) ->
 
 
 def select(catalog: Catalog, *, tags: Iterable[str], formulae: Iterable[str] = (),
-           skip_deprecated: bool = False, skip_disabled: bool = False) -> list[Bottle]:
-    """Every wanted bottle, in catalogue order; `all` is wanted whenever any tag is."""
+           skip_deprecated: bool = False, skip_disabled: bool = False,
+           strict_tags: bool = True) -> list[Bottle]:
+    """Every wanted bottle, in catalogue order; `all` is wanted whenever any tag is.
+
+    `strict_tags`: a tag the catalogue lacks is an error (named on the command line) rather
+    than a note (configured: a platform Homebrew retired must not stop every scheduled sync).
+    """
     tags = list(tags)
-    check_tags(catalog, tags)
+    if strict_tags:
+        check_tags(catalog, tags)
     wanted_tags = {*tags, ALL_TAG}
     roots = list(formulae)
     chosen = dependency_closure(catalog, roots) if roots else catalog.formulae.values()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,23 @@ def test_a_tag_the_catalogue_lacks_exits_2_listing_its_tags(cli, tmp_path: Path)
     assert "it has: all, arm64_sequoia, sonoma, x86_64_linux" in result.err
     assert result.out == "" and "Traceback" not in result.err
     assert not (tmp_path / "mirror").exists()
+
+
+def test_a_configured_tag_the_catalogue_lacks_is_a_note_unless_strict(cli, tmp_path: Path
+                                                                    ) -> None:
+    """GIVEN config.yaml naming a tag the catalogue has no bottle for (a retired platform) THEN
+    the scheduled sync still runs (exit 0) and says so in the summary and the run record; with
+    strict_tags: true it is the --tag error (exit 2, nothing written)."""
+    tags = ["arm64_sequoia", "x86_64_linux", "arm64_retired"]
+    human = cli("sync", tags=tags)
+    assert human.code == 0, human.err
+    assert "tag 'arm64_retired' is not in the catalogue" in human.out
+    records = list((tmp_path / "mirror" / "runs").rglob("*T*Z-*.json"))
+    assert any("arm64_retired" in " ".join(json.loads(r.read_text()).get("notes", []))
+               for r in records)
+    strict = cli("sync", "--dest", str(tmp_path / "strict"), tags=tags, strict_tags=True)
+    assert strict.code == 2 and "tag 'arm64_retired' is not in the catalogue" in strict.err
+    assert not (tmp_path / "strict").exists()
 
 
 def test_a_named_formula_without_a_bottle_for_the_tag_is_said(cli) -> None:
