@@ -6,12 +6,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from bottlesync.commit import record_key
+from bottlesync.config import Settings
+from bottlesync.plan import build_plan, write_plan
+from bottlesync.storage import open_storage
+from bottlesync.upstream import Upstream
+from tests.conftest import TEST_TAGS
 from tests.fakes.aws import AWS_ENV, REGION, ROOT, LambdaContext, load_event, load_handler
+from tests.fakes.homebrew import FakeHomebrew
 
 
 def readme_env() -> dict[str, str]:
@@ -41,7 +50,9 @@ def sam_local(monkeypatch: pytest.MonkeyPatch, offline: None) -> Iterator[dict[s
 
 def test_the_readme_recipe_names_every_sample() -> None:
     """Each function's documented invocations name files that exist in events/."""
-    for function, expected in (("MirrorBatchFunction", ["mirror_batch"]),
+    for function, expected in (("PlanSyncFunction", ["plan_sync"]),
+                               ("CommitRunFunction", ["commit_run"]),
+                               ("MirrorBatchFunction", ["mirror_batch"]),
                                ("NotifyFunction", ["notify", "notify_failure", "notify_alarm",
                                                    "notify_execution"])):
         assert samples(function) == expected
@@ -63,3 +74,35 @@ def test_notify_samples_run_as_shipped(sam_local: dict[str, str], name: str) -> 
     Slack skipped (not configured), never an exception."""
     out = load_handler("notify")(load_event(name), LambdaContext("NotifyFunction"))
     assert out["slack"] == "skipped"
+
+
+def test_plan_sync_sample_runs_as_shipped(sam_local: dict[str, str], homebrew: FakeHomebrew,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN events/plan_sync.json and env.json, with only the catalogue pointed at the fake
+    upstream (the recipe's default is formulae.brew.sh, and tests never leave this machine) WHEN
+    invoked THEN it plans wget and its dependencies into the README's bucket."""
+    monkeypatch.setenv("BOTTLESYNC_SOURCE", homebrew.source_url)
+    monkeypatch.setenv("BOTTLESYNC_TAGS", ",".join(TEST_TAGS))
+    event = load_event("plan_sync")
+    out = load_handler("plan_sync")(event, LambdaContext("PlanSyncFunction"))
+    assert out["bucket"] == sam_local["BOTTLESYNC_DEST"].removeprefix("s3://")
+    assert out["selected"] > 0 and out["planned"] == out["selected"] - out["present"]
+    s3 = boto3.client("s3", region_name=REGION)
+    assert json.loads(s3.get_object(Bucket=out["bucket"], Key=out["plan_key"])["Body"].read())
+
+
+def test_commit_run_sample_runs_as_shipped(sam_local: dict[str, str], homebrew: FakeHomebrew
+                                           ) -> None:
+    """GIVEN the plan of the sample's run in the README's bucket WHEN events/commit_run.json is
+    invoked as shipped THEN that run is committed and its dated run record written."""
+    run_id = load_event("commit_run")["run_id"]
+    storage = open_storage(sam_local["BOTTLESYNC_DEST"])
+    settings = Settings(source=homebrew.source_url, dest=sam_local["BOTTLESYNC_DEST"],
+                        tags=TEST_TAGS, formulae=("wget",), api=False)
+    with Upstream(settings) as upstream:
+        plan = build_plan(settings, upstream=upstream, storage=storage, run_id=run_id,
+                          now=datetime(2026, 11, 28, 3, tzinfo=UTC))
+    write_plan(storage, replace(plan, items=[]))  # nothing to fetch: commit what is there
+    out = load_handler("commit_run")(load_event("commit_run"), LambdaContext("CommitRunFunction"))
+    assert (out["run_id"], out["result"]) == (run_id, "SUCCEEDED")
+    assert storage.get(record_key(run_id)) is not None
