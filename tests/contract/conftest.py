@@ -77,3 +77,19 @@ def translated(template: dict[str, Any]) -> dict[str, Any]:
 def asl() -> dict[str, Any]:
     """The shipped state machine definition."""
     return dict(json.loads(ASL.read_text(encoding="utf-8")))
+
+def iam_statements(node: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM statement below `node`, inside Fn::If branches too."""
+    if isinstance(node, dict):
+        if "Effect" in node and ("Action" in node or "NotAction" in node):
+            yield node
+        for value in node.values():
+            yield from iam_statements(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from iam_statements(value)
+
+
+def as_list(value: Any) -> list[Any]:
+    """IAM accepts a string or a list for Action and Resource."""
+    return value if isinstance(value, list) else [value]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 import shlex
 import tomllib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from bottlesync.config import load_config
 from bottlesync.deploy import deploy_overrides, render_samconfig
-from tests.contract.conftest import ROOT
+from tests.contract.conftest import ROOT, as_list, iam_statements
 
 FUNCTIONS = {"PlanSyncFunction": "plan_sync", "MirrorBatchFunction": "mirror_batch",
              "CommitRunFunction": "commit_run", "NotifyFunction": "notify"}
@@ -41,22 +40,6 @@ MANAGED_POLICIES = {"service-role/AWSLambdaBasicExecutionRole", "AWSXrayWriteOnl
                     "service-role/AmazonECSTaskExecutionRolePolicy",
                     "service-role/AWSLambdaVPCAccessExecutionRole"}
 
-
-def _statements(node: Any) -> Iterator[dict[str, Any]]:
-    """Every IAM statement below `node`, inside Fn::If branches too."""
-    if isinstance(node, dict):
-        if "Effect" in node and ("Action" in node or "NotAction" in node):
-            yield node
-        for value in node.values():
-            yield from _statements(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _statements(value)
-
-
-def _as_list(value: Any) -> list[Any]:
-    """IAM accepts a string or a list for Action and Resource."""
-    return value if isinstance(value, list) else [value]
 
 
 def _iam_resources(translated: dict[str, Any]) -> dict[str, Any]:
@@ -159,13 +142,13 @@ def test_task_definition_sizes_come_from_parameters(template: dict[str, Any]) ->
 
 def test_no_iam_statement_allows_everything(translated: dict[str, Any]) -> None:
     """Least privilege: no "*" action anywhere; "*" resources only where AWS requires them."""
-    statements = list(_statements(_iam_resources(translated)))
+    statements = list(iam_statements(_iam_resources(translated)))
     assert len(statements) > 10
     for statement in statements:
-        actions = _as_list(statement.get("Action", []))
+        actions = as_list(statement.get("Action", []))
         assert "NotAction" not in statement
         assert not any(a == "*" or a.endswith(":*") for a in actions), statement
-        if statement["Effect"] == "Allow" and "*" in _as_list(statement.get("Resource")):
+        if statement["Effect"] == "Allow" and "*" in as_list(statement.get("Resource")):
             assert set(actions) <= STAR_RESOURCE_ACTIONS, statement
 
 
@@ -180,7 +163,7 @@ def test_only_known_managed_policies(translated: dict[str, Any]) -> None:
 def test_state_machine_role_covers_its_integrations(template: dict[str, Any]) -> None:
     """Distributed Map children, ItemReader/ResultWriter, ecs:runTask.sync and its rule."""
     policies = template["Resources"]["MirrorStateMachine"]["Properties"]["Policies"]
-    actions = {a for s in _statements(policies) for a in _as_list(s["Action"])}
+    actions = {a for s in iam_statements(policies) for a in as_list(s["Action"])}
     assert {"states:StartExecution", "states:DescribeExecution", "states:StopExecution",
             "s3:GetObject", "s3:PutObject", "ecs:RunTask", "ecs:StopTask", "ecs:DescribeTasks",
             "iam:PassRole", "events:PutTargets", "events:PutRule",

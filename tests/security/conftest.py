@@ -1,21 +1,6 @@
-"""Fixtures for the posture checks: the shipped template and its SAM translation."""
+"""Fixtures for the posture checks: the shipped template and its SAM translation (shared with
+tests/contract, which defines them)."""
 
-from __future__ import annotations
+from tests.contract.conftest import template, translated
 
-from typing import Any
-
-import pytest
-
-from tests.contract.conftest import load_template, translate
-
-
-@pytest.fixture(scope="session")
-def template() -> dict[str, Any]:
-    """The source template."""
-    return load_template()
-
-
-@pytest.fixture(scope="session")
-def translated(template: dict[str, Any]) -> dict[str, Any]:
-    """The translated template's resources."""
-    return translate(template)["Resources"]
+__all__ = ["template", "translated"]

@@ -6,12 +6,11 @@ import fnmatch
 import importlib.util
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.contract.conftest import ASL, ROOT
+from tests.contract.conftest import ASL, ROOT, as_list, iam_statements
 
 # Actions whose API takes no resource, so AWS requires "Resource": "*".
 STAR_RESOURCE_ACTIONS = {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
@@ -31,22 +30,6 @@ METADATA_KEYS = ["api/formula.jws.json", "api/internal/packages.arm64_sequoia.jw
 MANIFEST = "bottles_hash.json"
 
 
-def _statements(node: Any) -> Iterator[dict[str, Any]]:
-    """Every IAM statement below `node`, inside Fn::If branches too."""
-    if isinstance(node, dict):
-        if "Effect" in node and ("Action" in node or "NotAction" in node):
-            yield node
-        for value in node.values():
-            yield from _statements(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _statements(value)
-
-
-def _as_list(value: Any) -> list[Any]:
-    """IAM accepts a string or a list for Action and Resource."""
-    return value if isinstance(value, list) else [value]
-
 
 def _of_type(translated: dict[str, Any], *types: str) -> dict[str, Any]:
     """The resources of the given types, by logical id."""
@@ -55,12 +38,12 @@ def _of_type(translated: dict[str, Any], *types: str) -> dict[str, Any]:
 
 def _roles(translated: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Each role's statements: inline policies plus AWS::IAM::Policy resources attached to it."""
-    roles = {k: list(_statements(r["Properties"].get("Policies", [])))
+    roles = {k: list(iam_statements(r["Properties"].get("Policies", [])))
              for k, r in _of_type(translated, "AWS::IAM::Role").items()}
     for policy in _of_type(translated, "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").values():
         props = policy["Properties"]
         for role in props.get("Roles", []):
-            roles[role["Ref"]].extend(_statements(props["PolicyDocument"]))
+            roles[role["Ref"]].extend(iam_statements(props["PolicyDocument"]))
     return roles
 
 
@@ -81,9 +64,9 @@ def _writable(statements: list[dict[str, Any]], bucket: str, key: str) -> bool:
     for statement in statements:
         if statement["Effect"] != "Allow":
             continue
-        if not set(_as_list(statement["Action"])) & WRITE_ACTIONS:
+        if not set(as_list(statement["Action"])) & WRITE_ACTIONS:
             continue
-        if any(fnmatch.fnmatchcase(target, _arn(r)) for r in _as_list(statement["Resource"])):
+        if any(fnmatch.fnmatchcase(target, _arn(r)) for r in as_list(statement["Resource"])):
             return True
     return False
 
@@ -94,7 +77,7 @@ def test_no_iam_action_is_a_wildcard(translated: dict[str, Any]) -> None:
     assert len(statements) > 20
     for statement in statements:
         assert "NotAction" not in statement and "NotResource" not in statement, statement
-        for action in _as_list(statement["Action"]):
+        for action in as_list(statement["Action"]):
             assert action != "*" and not action.endswith(":*"), statement
 
 
@@ -102,8 +85,8 @@ def test_star_resource_only_for_actions_that_take_none(translated: dict[str, Any
     """GIVEN an Allow on Resource "*" THEN every action is on the allow-list."""
     for role, statements in _roles(translated).items():
         for statement in statements:
-            if statement["Effect"] == "Allow" and "*" in _as_list(statement["Resource"]):
-                assert set(_as_list(statement["Action"])) <= STAR_RESOURCE_ACTIONS, role
+            if statement["Effect"] == "Allow" and "*" in as_list(statement["Resource"]):
+                assert set(as_list(statement["Action"])) <= STAR_RESOURCE_ACTIONS, role
 
 
 @pytest.mark.parametrize(("role", "allowed"), [
@@ -261,10 +244,10 @@ def test_every_reader_of_the_bucket_may_use_the_key(translated: dict[str, Any]) 
     """GIVEN a role that reads or writes the bucket THEN it can decrypt with the env's key."""
     for role, statements in _roles(translated).items():
         touches = any(a.startswith("s3:") and a != "s3:ListBucket"
-                      and any("MirrorBucket" in json.dumps(r) for r in _as_list(s["Resource"]))
-                      for s in statements for a in _as_list(s["Action"]))
+                      and any("MirrorBucket" in json.dumps(r) for r in as_list(s["Resource"]))
+                      for s in statements for a in as_list(s["Action"]))
         if touches:
-            kms = [s for s in statements if "kms:Decrypt" in _as_list(s["Action"])]
+            kms = [s for s in statements if "kms:Decrypt" in as_list(s["Action"])]
             assert kms and kms[0]["Resource"] == {"Fn::GetAtt": ["KmsKey", "Arn"]}, role
 
 
