@@ -233,6 +233,42 @@ def test_notifications_by_environment() -> None:
     assert params["staging"]["AlertEmail"] and params["prod"]["AlertEmail"]
 
 
+def email_recipients(translated: dict[str, Any], params: dict[str, str]) -> set[tuple[str, str]]:
+    """(topic, address) of every e-mail subscription whose condition holds with `params`."""
+    found = set()
+    for resource in translated.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] != "AWS::SNS::Subscription" or props.get("Protocol") != "email":
+            continue
+        parameter = props["Endpoint"]["Ref"]
+        assert resource["Condition"] == "Has" + parameter  # never an unconditional empty one
+        if params.get(parameter, ""):
+            found.add((props["TopicArn"]["Ref"], params[parameter]))
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_recipient_is_subscribed_to_every_email_topic(env: str) -> None:
+    """GIVEN an environment's notifications.email (one address or a list) THEN each address has
+    exactly one e-mail subscription on each of the alert, critical and low topics."""
+    params = {**defaults(), **overrides(env)}
+    email = load_config(str(ROOT / "config.yaml")).environment(env).get(
+        "notifications", {}).get("email", [])
+    addresses = [email] if isinstance(email, str) else email
+    topics = {"AlertTopic", "CriticalTopic", "LowTopic"}
+    assert email_recipients(translate_for(env)["Resources"], params) == {
+        (topic, address) for topic in topics for address in addresses}
+
+
+def test_prod_mails_two_recipients_and_five_fit(translated: dict[str, Any]) -> None:
+    """prod lists two addresses; five addresses give fifteen subscriptions, none unconditional."""
+    assert len({a for _, a in email_recipients(translate_for("prod")["Resources"],
+                                               {**defaults(), **overrides("prod")})}) == 2
+    five = {f"AlertEmail{n}" if n > 1 else "AlertEmail": f"ops{n}@example.com"
+            for n in range(1, 6)}
+    assert len(email_recipients(translated, five)) == 15
+
+
 def test_notify_hears_critical_high_and_medium_and_timeouts(translated: dict[str, Any]
                                                             ) -> None:
     """The notify alias is subscribed to three topics and to TIMED_OUT/ABORTED executions."""
