@@ -1,4 +1,5 @@
-"""Storage: the only code that touches files or S3; open_storage picks the destination."""
+"""Storage: open_storage picks the destination; the storage modules (this one, stored,
+local_storage, s3_storage) are the only code that touches files or S3."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Storage: safe keys, and open_storage choosing the backend for a destination."""
+"""storage.py: open_storage choosing the backend for a destination, and the re-exports."""
 
 from __future__ import annotations
 
@@ -6,26 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bottlesync.errors import ConfigError, UnsafeKey
-from bottlesync.storage import LocalStorage, S3Storage, check_key, open_storage
-from tests.unit.storage_data import KEY
+from bottlesync import local_storage, s3_storage, stored
+from bottlesync.errors import ConfigError
+from bottlesync.storage import LocalStorage, S3Storage, Storage, Stored, check_key, open_storage
 
 
-# -- keys and open_storage ---------------------------------------------------------------------
-@pytest.mark.parametrize("key", ["", "/etc/passwd", "a/../b", "..", "a\\b", "a\x00b", "a//b",
-                                 "a/", "./a", "bottles/."])
-def test_check_key_rejects_escapes(key: str) -> None:
-    """GIVEN a key that could escape the prefix THEN UnsafeKey quotes it."""
-    with pytest.raises(UnsafeKey, match="is not a safe relative key"):
-        check_key(key)
-
-
-def test_check_key_returns_safe_keys_unchanged() -> None:
-    """GIVEN ordinary keys (with `@` and `:`) THEN they pass unchanged."""
-    for key in (KEY, "v2/homebrew/core/openssl/3/blobs/sha256:ab", "bottles/openssl@3-3.tar.gz"):
-        assert check_key(key) == key
-
-
+# -- open_storage ------------------------------------------------------------------------------
 def test_open_storage_parses_destinations(tmp_path: Path) -> None:
     """GIVEN ./dir, file:///abs and s3://bucket/prefix THEN the matching backend and base."""
     local = open_storage(str(tmp_path / "m"))
@@ -51,3 +37,9 @@ def test_open_storage_rejects(dest: str, needle: str) -> None:
     with pytest.raises(ConfigError, match=needle) as caught:
         open_storage(dest, s3_client=object())
     assert str(caught.value).startswith(dest)
+
+
+def test_the_split_modules_are_re_exported() -> None:
+    """GIVEN the old import path THEN the same objects as the modules that now hold them."""
+    assert (LocalStorage, S3Storage) == (local_storage.LocalStorage, s3_storage.S3Storage)
+    assert (Storage, Stored, check_key) == (stored.Storage, stored.Stored, stored.check_key)
