@@ -5,10 +5,10 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 
 from bottlesync.config import Settings
 from bottlesync.events import BatchInput
+from bottlesync.handler_metrics import emit, mirror_metrics
 from bottlesync.mirror import mirror_items
 from bottlesync.registry_secret import with_registry_token
 from bottlesync.storage import open_storage
@@ -29,8 +29,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         report = mirror_items(batch.items, storage=storage, upstream=upstream,
                               run_id=batch.run_id, concurrency=settings.concurrency)
     output = report.to_event()
-    metrics.add_metric(name="BottlesMirrored", unit=MetricUnit.Count, value=output["mirrored"])
-    metrics.add_metric(name="BottlesFailed", unit=MetricUnit.Count, value=output["failed"])
-    metrics.add_metric(name="BytesMirrored", unit=MetricUnit.Bytes, value=output["bytes"])
+    emit(metrics, mirror_metrics(output))
     logger.info("batch done", extra=output)
     return output

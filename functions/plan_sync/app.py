@@ -6,10 +6,10 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 
 from bottlesync.config import Settings
 from bottlesync.events import HandlerConfig, PlanSyncRequest, plan_sync_output
+from bottlesync.handler_metrics import emit, plan_metrics
 from bottlesync.plan import build_plan, write_plan
 from bottlesync.registry_secret import with_registry_token
 from bottlesync.storage import open_storage
@@ -31,10 +31,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     written = request.to_write(plan)
     write_plan(storage, written)
     output = plan_sync_output(plan, written, storage, config)
-    for name, key, unit in (("BottlesSelected", "selected", MetricUnit.Count),
-                            ("BottlesPlanned", "planned", MetricUnit.Count),
-                            ("PlannedBytes", "planned_bytes", MetricUnit.Bytes),
-                            ("InvalidEntries", "invalid", MetricUnit.Count)):
-        metrics.add_metric(name=name, unit=unit, value=output[key])
+    emit(metrics, plan_metrics(output))
     logger.info("planned", extra={k: output[k] for k in ("run_id", "planned", "route")})
     return output

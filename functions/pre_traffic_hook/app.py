@@ -9,9 +9,9 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
 
 from bottlesync.config import Settings
+from bottlesync.handler_metrics import emit, hook_metrics
 from bottlesync.pre_traffic import SUCCEEDED, lambda_invoke, run_hook
 
 logger, metrics = Logger(), Metrics()
@@ -29,6 +29,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     boto3.client("codedeploy").put_lifecycle_event_hook_execution_status(
         deploymentId=event["DeploymentId"],
         lifecycleEventHookExecutionId=event["LifecycleEventHookExecutionId"], status=verdict)
-    metrics.add_metric(name="HookFailures", unit=MetricUnit.Count, value=int(verdict != SUCCEEDED))
+    emit(metrics, hook_metrics(verdict == SUCCEEDED))
     logger.info("pre-traffic verdict", extra={"verdict": verdict, "problems": problems})
     return {"verdict": verdict, "problems": problems}

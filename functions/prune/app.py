@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 
 from bottlesync.config import Settings
+from bottlesync.handler_metrics import emit, prune_metrics
 from bottlesync.prune import PruneRequest, run_prune
 from bottlesync.storage import open_storage
 from bottlesync.upstream import Upstream
@@ -25,8 +25,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with Upstream(settings) as upstream:
         plan = run_prune(settings, request, storage=open_storage(settings.dest),
                          upstream=upstream, now=datetime.now(UTC))
-    metrics.add_metric(name="BottlesPruned", unit=MetricUnit.Count,
-                       value=len(plan.bottles) if request.apply else 0)
+    emit(metrics, prune_metrics(request.apply, len(plan.bottles)))
     logger.info("pruned" if request.apply else "prune dry run", extra={"keys": plan.keys})
     return {"applied": request.apply, "bottles": len(plan.bottles), "indexes": len(plan.indexes),
             "kept": len(plan.kept), "keys": plan.keys[:MAX_KEYS]}

@@ -119,10 +119,13 @@ def held_back(items: list[PlanItem], landed: set[str], failures: list[Failure]) 
 
 def publish_api(storage: Storage, run_id: str, items: list[PlanItem], landed: set[str],
                 failures: list[Failure], concurrency: int = 8) -> dict[str, object]:
-    """Copy the run's stashed API files to `api/` once every selected bottle is present.
+    """Publish the run's stashed API files under `api/` once every selected bottle is present.
 
     brew trusts the API to name bottles the mirror has, so a run with a missing bottle keeps
-    the previous API files. Per-formula files go first, the top-level files last.
+    the previous API files (and its stash, so a replay reaches the same verdict). Only files
+    whose bytes differ from the published ones are written (no rewrite, no noncurrent version
+    for the thousands that did not change); per-formula files go first, the top-level files
+    last. The stash is deleted once published, so a replay publishes nothing.
     """
     prefix = stash_prefix(run_id)
     paths = sorted(key[len(prefix):] for key in storage.list(prefix))
@@ -139,12 +142,21 @@ def publish_api(storage: Storage, run_id: str, items: list[PlanItem], landed: se
         rank = 0 if path.startswith("formula/") else 1 if path.startswith("internal/") else 2
         waves.setdefault(rank, []).append(path)
 
-    def copy(path: str) -> None:
+    def copy(path: str) -> bool:
+        """Publish one file unless the public copy already has its bytes; True when written."""
+        stashed = storage.stored_sha256(prefix + path)
+        if stashed is not None and storage.stored_sha256(PUBLIC_PREFIX + path) == stashed:
+            return False
         stored = storage.get(prefix + path)
-        if stored is not None:
-            storage.put_bytes(PUBLIC_PREFIX + path, stored.data)
+        if stored is None:
+            return False
+        storage.put_bytes(PUBLIC_PREFIX + path, stored.data)
+        return True
 
+    written = 0
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for wave in sorted(waves):
-            list(pool.map(copy, waves[wave]))
-    return {"published": len(paths), "held": None}
+            written += sum(pool.map(copy, waves[wave]))
+        list(pool.map(storage.delete, [prefix + path for path in paths]))
+    log.info("API: %d file(s) published, %d unchanged", written, len(paths) - written)
+    return {"published": written, "held": None}

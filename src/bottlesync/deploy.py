@@ -22,6 +22,8 @@ ROLLBACK_PARAMETERS = {"function_error_rate": "RollbackFunctionErrorRate",
                        "storage_error_rate": "RollbackStorageErrorRate"}
 NOTIFY_PARAMETERS = {"slack_secret": "SlackSecretName", "email": "AlertEmail",
                      "pager_url": "PagerUrl"}
+# notifications.email: one address or up to five, one template parameter (and subscription) each
+EMAIL_PARAMETERS = ("AlertEmail", "AlertEmail2", "AlertEmail3", "AlertEmail4", "AlertEmail5")
 DEPLOY_PARAMETERS = {"type": "DeploymentType", "pre_traffic_hook": "PreTrafficHook",
                      "state_machine": "StateMachineDeploymentType"}
 # The same pattern as template.yaml's ImageUri AllowedPattern.
@@ -58,8 +60,20 @@ def operations(section: Mapping[str, Any]) -> dict[str, Any]:
     pairs = [(alarms, ALARM_PARAMETERS), (alarms.get("rollback", {}), ROLLBACK_PARAMETERS),
              (section.get("notifications", {}), NOTIFY_PARAMETERS),
              (section.get("deployment", {}), DEPLOY_PARAMETERS)]
-    return {name: values[key] for values, names in pairs for key, name in names.items()
-            if key in values}
+    found = {name: values[key] for values, names in pairs for key, name in names.items()
+             if key in values}
+    return {slot: address for name, value in found.items()
+            for slot, address in (email_slots(value) if name == "AlertEmail"
+                                  else {name: value}).items()}
+
+
+def email_slots(email: str | list[str]) -> dict[str, str]:
+    """AlertEmail..AlertEmail5 from one address or a list; every slot rendered, unused ones
+    empty, so a shorter list unsubscribes the dropped addresses (sam deploy would otherwise keep
+    their previous values)."""
+    addresses = [email] if isinstance(email, str) else list(email)
+    return {slot: addresses[i] if i < len(addresses) else ""
+            for i, slot in enumerate(EMAIL_PARAMETERS)}
 
 
 def stack_tags(config: ConfigFile, env: str) -> str:

@@ -17,6 +17,7 @@ import pytest
 from samtranslator.translator.transform import transform
 
 from bottlesync.config import load_config
+from bottlesync.handler_metrics import UNITS
 from tests.contract.conftest import LOCAL_URIS, ROOT, _NoManagedPolicies, load_template
 
 ENVS = ("dev", "staging", "prod")
@@ -118,16 +119,20 @@ def test_lambda_duration_alarm_divides_by_each_timeout(translated: dict[str, Any
 
 
 def emitted_metrics() -> set[str]:
-    """Every metric name the Lambda handlers put in the custom namespace (their literals)."""
+    """Every metric name the Lambda handlers put in the custom namespace (the literals of the
+    handlers and of the domain module that shapes their metrics), but for unit names and the
+    pre-traffic hook's (a deployment's verdict, not the sync's)."""
     found: set[str] = set()
-    for app in sorted((ROOT / "functions").glob("*/app.py")):
-        if app.parent.name == "pre_traffic_hook":  # a deployment's verdict, not the sync's
+    sources = [*sorted((ROOT / "functions").glob("*/app.py")),
+               ROOT / "src" / "bottlesync" / "handler_metrics.py"]
+    for source in sources:
+        if source.parent.name == "pre_traffic_hook":
             continue
-        for node in ast.walk(ast.parse(app.read_text(encoding="utf-8"))):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if (isinstance(node, ast.Constant) and isinstance(node.value, str)
                     and re.fullmatch(r"[A-Z][a-z]+(?:[A-Z][A-Za-z]*)+", node.value)):
                 found.add(node.value)
-    return found
+    return found - set(UNITS) - {"HookFailures"}
 
 
 def test_dashboard_shows_exactly_the_metrics_the_code_emits(translated: dict[str, Any]
@@ -226,6 +231,42 @@ def test_notifications_by_environment() -> None:
     assert all(params[env]["SlackSecretName"] for env in ENVS)
     assert "AlertEmail" not in params["dev"]
     assert params["staging"]["AlertEmail"] and params["prod"]["AlertEmail"]
+
+
+def email_recipients(translated: dict[str, Any], params: dict[str, str]) -> set[tuple[str, str]]:
+    """(topic, address) of every e-mail subscription whose condition holds with `params`."""
+    found = set()
+    for resource in translated.values():
+        props = resource.get("Properties", {})
+        if resource["Type"] != "AWS::SNS::Subscription" or props.get("Protocol") != "email":
+            continue
+        parameter = props["Endpoint"]["Ref"]
+        assert resource["Condition"] == "Has" + parameter  # never an unconditional empty one
+        if params.get(parameter, ""):
+            found.add((props["TopicArn"]["Ref"], params[parameter]))
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_each_recipient_is_subscribed_to_every_email_topic(env: str) -> None:
+    """GIVEN an environment's notifications.email (one address or a list) THEN each address has
+    exactly one e-mail subscription on each of the alert, critical and low topics."""
+    params = {**defaults(), **overrides(env)}
+    email = load_config(str(ROOT / "config.yaml")).environment(env).get(
+        "notifications", {}).get("email", [])
+    addresses = [email] if isinstance(email, str) else email
+    topics = {"AlertTopic", "CriticalTopic", "LowTopic"}
+    assert email_recipients(translate_for(env)["Resources"], params) == {
+        (topic, address) for topic in topics for address in addresses}
+
+
+def test_prod_mails_two_recipients_and_five_fit(translated: dict[str, Any]) -> None:
+    """prod lists two addresses; five addresses give fifteen subscriptions, none unconditional."""
+    assert len({a for _, a in email_recipients(translate_for("prod")["Resources"],
+                                               {**defaults(), **overrides("prod")})}) == 2
+    five = {f"AlertEmail{n}" if n > 1 else "AlertEmail": f"ops{n}@example.com"
+            for n in range(1, 6)}
+    assert len(email_recipients(translated, five)) == 15
 
 
 def test_notify_hears_critical_high_and_medium_and_timeouts(translated: dict[str, Any]

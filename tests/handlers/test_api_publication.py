@@ -49,6 +49,11 @@ def test_plan_stashes_and_commit_publishes(invoke: Invoke, signed_env: FakeHomeb
     for key in published:
         assert read_object(key) == signed_env.api_file(key.removeprefix("api/"))
     assert "api/formula/wget.json" in published and "api/formula/jq.json" not in published
+    assert list_keys(f"runs/{plan['run_id']}/api/") == []  # the stash goes once published
+    replay = invoke("commit_run", {"run_id": plan["run_id"]})
+    record = json.loads(read_object(replay["record_key"]) or b"{}")
+    assert (record["api_published"], record["api_held"]) == (0, None)
+    assert list_keys("api/") == published
 
 
 def test_a_failed_bottle_holds_the_api_back(invoke: Invoke, signed_env: FakeHomebrew) -> None:

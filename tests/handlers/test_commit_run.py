@@ -101,3 +101,32 @@ def test_commit_writes_the_status_page_with_the_public_url(
     page = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key="index.html")
     assert page["ContentType"] == "text/html; charset=utf-8"
     assert line in page["Body"].read().decode()
+
+
+def emf_metrics(printed: str) -> dict[str, Any]:
+    """The metric values of the EMF lines Powertools printed (name -> (value, unit))."""
+    found: dict[str, Any] = {}
+    for line in printed.splitlines():
+        if line.startswith("{") and "_aws" in line:
+            blob = json.loads(line)
+            for directive in blob["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    [value] = blob[metric["Name"]]  # Powertools prints a list of values
+                    found[metric["Name"]] = (value, metric.get("Unit"))
+    return found
+
+
+def test_commit_emits_the_shaped_metrics(invoke: Invoke, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    """GIVEN a clean Lambda-route run WHEN committed THEN Powertools prints every commit metric
+    with its unit (no ECS task metrics on the Lambda route)."""
+    plan = _plan_and_mirror(invoke, {"formulae": ["wget"]})
+    capsys.readouterr()
+    out = invoke("commit_run", {"run_id": plan["run_id"]})
+    emitted = emf_metrics(capsys.readouterr().out)
+    assert emitted["BottlesCommitted"] == (out["mirrored"], "Count")
+    assert emitted["FailureRate"] == (0.0, "Percent")
+    assert emitted["StalledRuns"] == (0, "Count")
+    assert emitted["EstimatedCostUSD"][1] == "None"
+    assert {"RunFailures", "StorageFailures", "UpstreamFailures"} <= set(emitted)
+    assert "EcsTasks" not in emitted

@@ -104,6 +104,16 @@ def test_each_role_writes_only_its_prefixes(translated: dict[str, Any], role: st
     assert writable == [k for k in every if k in allowed]
 
 
+def test_commit_run_may_delete_only_the_api_stash(translated: dict[str, Any]) -> None:
+    """GIVEN Commit run's role THEN DeleteObject reaches a run's stashed API files (deleted once
+    published) and no other key: not the public API, the records, the manifest or a bottle."""
+    deletes = [s for s in _roles(translated)["CommitRunFunctionRole"]
+               if s["Effect"] == "Allow" and "s3:DeleteObject" in _as_list(s["Action"])]
+    stash = "runs/20261201T030000Z-0a1b2c3d/api/formula/wget.json"
+    every = [stash, *RUN_KEYS, *BOTTLE_KEYS, *INDEX_KEYS, *METADATA_KEYS, MANIFEST]
+    assert [k for k in every if _writable(deletes, "MirrorBucket", k)] == [stash]
+
+
 def test_only_commit_run_and_prune_write_the_manifest(translated: dict[str, Any]) -> None:
     """GIVEN every role in the stack THEN only Commit run can replace bottles_hash.json, and the
     optional weekly prune, which removes the entries of the bottles it deletes (by CAS)."""

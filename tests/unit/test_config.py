@@ -277,6 +277,10 @@ def shipped_environment(env: str) -> dict[str, Any]:
     ({"alarms": {"cost_max_usd": "ten"}}, "cost_max_usd"),
     ({"notifications": {"pager_url": "http://pager.example/x"}}, "pager_url"),
     ({"notifications": {"email": "not-an-address"}}, "email"),
+    ({"notifications": {"email": ["a@example.com", "not-an-address"]}}, "email"),
+    ({"notifications": {"email": [f"ops{n}@example.com" for n in range(6)]}}, "email"),
+    ({"notifications": {"email": []}}, "email"),
+    ({"notifications": {"email": ["a@example.com", "a@example.com"]}}, "email"),
     ({"deployment": {"type": "Canary50Percent"}}, "type"),
     ({"tags": {"Owner": ""}}, "Owner"),
 ])

@@ -102,6 +102,24 @@ def _env_config(tmp_path: Path, **section: object) -> Path:
     return path
 
 
+@pytest.mark.parametrize(("email", "slots"), [
+    ("ops@example.com", ["ops@example.com", "", "", "", ""]),
+    (["a@example.com", "b@example.com"], ["a@example.com", "b@example.com", "", "", ""]),
+    ([f"o{n}@example.com" for n in range(5)], [f"o{n}@example.com" for n in range(5)]),
+])
+def test_email_recipients_fill_the_five_parameters(tmp_path: Path, email: object,
+                                                   slots: list[str]) -> None:
+    """GIVEN notifications.email as one address or a list THEN AlertEmail..AlertEmail5 carry
+    them in order, every slot rendered (an emptied one unsubscribes on the next deploy)."""
+    doc = yaml.safe_load(SHIPPED.read_text())
+    doc["environments"]["prod"]["notifications"]["email"] = email
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    params = stack_parameters(load_config(path), "prod")
+    names = ["AlertEmail", "AlertEmail2", "AlertEmail3", "AlertEmail4", "AlertEmail5"]
+    assert [params[name] for name in names] == slots
+
+
 def test_shipped_environments_have_their_own_network_and_posture() -> None:
     """GIVEN the operators' table THEN each environment renders its VPC, NATs, key and cap."""
     config = load_config(SHIPPED)
