@@ -108,7 +108,7 @@ def test_commit_run_may_delete_only_the_api_stash(translated: dict[str, Any]) ->
     """GIVEN Commit run's role THEN DeleteObject reaches a run's stashed API files (deleted once
     published) and no other key: not the public API, the records, the manifest or a bottle."""
     deletes = [s for s in _roles(translated)["CommitRunFunctionRole"]
-               if s["Effect"] == "Allow" and "s3:DeleteObject" in _as_list(s["Action"])]
+               if s["Effect"] == "Allow" and "s3:DeleteObject" in as_list(s["Action"])]
     stash = "runs/20261201T030000Z-0a1b2c3d/api/formula/wget.json"
     every = [stash, *RUN_KEYS, *BOTTLE_KEYS, *INDEX_KEYS, *METADATA_KEYS, MANIFEST]
     assert [k for k in every if _writable(deletes, "MirrorBucket", k)] == [stash]
