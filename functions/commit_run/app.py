@@ -9,6 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from bottlesync.commit import commit_run
 from bottlesync.config import Settings
 from bottlesync.events import commit_output, run_id_of, task_error_of
+from bottlesync.freshness import settle_pending
 from bottlesync.storage import open_storage
 
 logger, metrics, tracer = Logger(), Metrics(), Tracer()
@@ -25,6 +26,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     storage = open_storage(settings.dest)
     report = commit_run(storage, run_id, max_failure_rate=settings.max_failure_rate,
                         task_error=task_error, public_url=settings.public_url)
+    settle_pending(storage, run_id, report)  # the next Plan sync may end on a 304
     output = commit_output(report, storage)
     for name, key in COUNTS:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=output[key])

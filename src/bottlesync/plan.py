@@ -86,6 +86,7 @@ class Plan:
     threshold: int = 0
     indexes: dict[str, bytes] = field(default_factory=dict)  # "<image>/<vr>" -> raw OCI index
     api: ApiFiles | None = None  # verified API files for Commit run to publish (api: true)
+    unchanged: bool = False  # the catalogue answered 304 after a clean run: nothing was parsed
 
     @property
     def planned_bytes(self) -> int:
@@ -107,7 +108,8 @@ class Plan:
                 "threshold": self.threshold,
                 "unknown_sizes": sum(1 for i in self.items if i.size is None),
                 "invalid": [f.to_dict() for f in self.invalid],
-                **({"api_missing": self.api.missing} if self.api is not None else {})}
+                **({"api_missing": self.api.missing} if self.api is not None else {}),
+                **({"catalogue": "not modified"} if self.unchanged else {})}
 
 
 def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now: datetime,

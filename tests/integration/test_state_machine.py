@@ -41,7 +41,12 @@ from tests.fakes.aws import (
     read_object,
     sent_emails,
 )
-from tests.fakes.homebrew import FakeFormula, FakeHomebrew
+from tests.fakes.homebrew import (
+    CATALOGUE_PATH,
+    FakeFormula,
+    FakeHomebrew,
+    answer_conditionally,
+)
 from tests.fakes.slack import FakeSlack
 
 WGET_CLOSURE = ("wget", "openssl@3", "ca-certificates", "libidn2", "libunistring")
@@ -172,6 +177,54 @@ def test_nothing_to_do_commits_an_empty_run(world: Callable[..., World]) -> None
     assert w.manifest() == before
     assert read_object(run.output["report"]["record_key"]) is not None
     assert "mirrored 0" in w.slack.messages[-1]["text"]
+
+
+def test_an_unchanged_catalogue_after_a_clean_run_ends_on_one_request(
+        world: Callable[..., World]) -> None:
+    """GIVEN a clean scheduled run and an upstream that answers 304 to its ETag WHEN the
+    schedule runs again THEN Plan sync sends that one conditional request and nothing else,
+    the route is none (no batch), the manifest's bytes are untouched, and the run record says
+    the catalogue was not modified, with the last run's counts."""
+    w = world()
+    answer_conditionally(w.homebrew)
+    first = w.machine.run({})
+    assert first.status == "SUCCEEDED", first
+    manifest, sent, batches = read_object(MANIFEST_KEY), len(w.homebrew.requests), len(
+        w.machine.calls("mirror_batch"))
+    second = w.machine.run({})
+    assert second.status == "SUCCEEDED", second
+    [request] = w.homebrew.requests[sent:]
+    assert (request.path, request.status) == (CATALOGUE_PATH, 304)
+    assert request.headers.get("If-None-Match")
+    plan = second.output["plan"]
+    assert (plan["route"], plan["to_fetch"], plan["planned"]) == ("none", 0, 0)
+    assert plan["selected"] == plan["present"] == first.output["plan"]["selected"] > 0
+    planned = [out for name, out in w.machine.results if name == "plan_sync"][-1]
+    assert planned["catalogue"] == "not modified"
+    assert len(w.machine.calls("mirror_batch")) == batches
+    assert read_object(MANIFEST_KEY) == manifest
+    record = json.loads(read_object(second.output["report"]["record_key"]) or b"{}")
+    assert record["catalogue"] == "not modified" and record["failed"] == 0
+    assert (record["selected"], record["mirrored"]) == (plan["selected"], 0)
+
+
+def test_a_run_with_failures_lets_the_next_one_fetch_in_full(
+        world: Callable[..., World]) -> None:
+    """GIVEN a run where one bottle failed WHEN the schedule runs again on an unchanged
+    catalogue THEN Plan sync fetches it without conditions and retries the bottle."""
+    w = world(BOTTLESYNC_MAX_FAILURE_RATE="50")
+    answer_conditionally(w.homebrew)
+    bad = w.homebrew.sha256("libidn2", "x86_64_linux")
+    w.homebrew.fault("wrong_bytes", match=bad, times=-1)
+    assert w.machine.run({}).status == "SUCCEEDED"
+    w.homebrew.clear_faults()
+    sent = len(w.homebrew.requests)
+    again = w.machine.run({})
+    assert again.status == "SUCCEEDED", again
+    first_request = w.homebrew.requests[sent]
+    assert (first_request.path, first_request.status) == (CATALOGUE_PATH, 200)
+    assert "If-None-Match" not in first_request.headers
+    assert again.output["report"]["mirrored"] >= 1 and again.output["report"]["failed"] == 0
 
 
 def test_a_bottle_that_never_verifies_is_reported_and_the_rest_land(
