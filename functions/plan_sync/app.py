@@ -10,7 +10,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from bottlesync.config import Settings
 from bottlesync.events import HandlerConfig, PlanSyncRequest, plan_sync_output
-from bottlesync.freshness import Fetched, fetch_if_changed, save_pending, unchanged_plan
+from bottlesync.freshness import (
+    Fetched,
+    fetch_if_changed,
+    save_pending,
+    unchanged_plan,
+    unchanged_run,
+)
 from bottlesync.plan import build_plan, write_plan
 from bottlesync.registry_secret import with_registry_token
 from bottlesync.storage import open_storage
@@ -27,15 +33,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = with_registry_token(request.apply(Settings.from_env(os.environ)), os.environ,
                                    lambda: boto3.client("secretsmanager"))
     storage = open_storage(settings.dest)
+    now = datetime.now(UTC)
     with Upstream(settings) as upstream:  # a dry run always plans in full
         fetched = Fetched() if request.dry_run else fetch_if_changed(settings, storage, upstream)
-        if fetched.unchanged is not None:
-            plan = unchanged_plan(storage, fetched.unchanged, settings, datetime.now(UTC))
-        else:
-            plan = build_plan(settings, upstream=upstream, storage=storage,
-                              now=datetime.now(UTC), catalogue=fetched.catalogue)
-    written = request.to_write(plan)
-    write_plan(storage, written)
+        plan = (unchanged_plan(storage, fetched.unchanged, settings, now) if fetched.unchanged
+                else build_plan(settings, upstream=upstream, storage=storage, now=now,
+                                catalogue=fetched.catalogue))
+    if fetched.unchanged:  # the state machine ends here: its record now, no plan, no commit
+        unchanged_run(storage, fetched.unchanged, now, plan.run_id)
+    written = plan if plan.unchanged else request.to_write(plan)
+    if not plan.unchanged:
+        write_plan(storage, written)
     if fetched.validators is not None:
         save_pending(storage, plan.run_id, settings, fetched.validators, plan.selected)
     output = plan_sync_output(plan, written, storage, config)

@@ -128,8 +128,8 @@ def plan_sync_output(plan: Plan, written: Plan, storage: Storage,
             "max_items_per_batch": config.max_items_per_batch,
             "map_max_concurrency": config.map_max_concurrency,
             "map_results_prefix": bucket_key(storage, f"runs/{plan.run_id}/map/"),
-            **({"dry_run": True, "would_route": plan.route} if written is not plan else {}),
-            **({"catalogue": "not modified"} if plan.unchanged else {})}
+            "catalogue": "not modified" if plan.unchanged else "fetched",
+            **({"dry_run": True, "would_route": plan.route} if written is not plan else {})}
 
 
 @dataclass(frozen=True)

@@ -181,10 +181,11 @@ def state_after(settings: Settings, validators: Mapping[str, Any], storage: Stor
                           selection=selection_of(settings))
 
 
-def unchanged_run(storage: Storage, state: CatalogueState, now: datetime) -> RunReport:
+def unchanged_run(storage: Storage, state: CatalogueState, now: datetime,
+                  run_id: str | None = None) -> RunReport:
     """A run that ended on 304: nothing to do; its small run record says so."""
-    report = RunReport(run_id=new_run_id(now), selected=state.selected, present=state.selected,
-                       mirrored=0, planned_bytes=0, bytes=0, route="none")
+    report = RunReport(run_id=run_id or new_run_id(now), selected=state.selected,
+                       present=state.selected, mirrored=0, planned_bytes=0, bytes=0, route="none")
     record = {**report.to_json(), "source": state.source, "finished_at": iso(now),
               "catalogue": "not modified", "added": []}
     storage.put_bytes(record_key(report.run_id), json.dumps(record, indent=1).encode())
@@ -193,8 +194,8 @@ def unchanged_run(storage: Storage, state: CatalogueState, now: datetime) -> Run
 
 def unchanged_plan(storage: Storage, state: CatalogueState, settings: Settings, now: datetime
                    ) -> Plan:
-    """Plan sync's plan for a run that ended on 304: nothing to fetch, the last run's counts;
-    Commit run then writes its record without touching the manifest or republishing."""
+    """Plan sync's plan for a run that ends on 304: nothing to fetch, the last run's counts
+    (the state machine's "Route by size" then ends the execution: no commit, no notice)."""
     return Plan(run_id=new_run_id(now), created_at=iso(now), source=state.source,
                 base=storage.base, layout=settings.layout, selected=state.selected,
                 present=state.selected, items=[], threshold=settings.ecs_threshold,

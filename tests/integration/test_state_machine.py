@@ -183,29 +183,31 @@ def test_an_unchanged_catalogue_after_a_clean_run_ends_on_one_request(
         world: Callable[..., World]) -> None:
     """GIVEN a clean scheduled run and an upstream that answers 304 to its ETag WHEN the
     schedule runs again THEN Plan sync sends that one conditional request and nothing else,
-    the route is none (no batch), the manifest's bytes are untouched, and the run record says
-    the catalogue was not modified, with the last run's counts."""
+    writes the run record (not modified, the last run's counts), and the execution succeeds
+    straight from Route by size: no batch, no Commit run, no notice, the manifest untouched."""
     w = world()
     answer_conditionally(w.homebrew)
     first = w.machine.run({})
     assert first.status == "SUCCEEDED", first
-    manifest, sent, batches = read_object(MANIFEST_KEY), len(w.homebrew.requests), len(
-        w.machine.calls("mirror_batch"))
+    manifest, sent, calls = read_object(MANIFEST_KEY), len(w.homebrew.requests), len(
+        w.machine.invocations)
+    messages = len(w.slack.messages)
     second = w.machine.run({})
     assert second.status == "SUCCEEDED", second
     [request] = w.homebrew.requests[sent:]
     assert (request.path, request.status) == (CATALOGUE_PATH, 304)
     assert request.headers.get("If-None-Match")
+    assert [name for name, _ in w.machine.invocations[calls:]] == ["plan_sync"]
     plan = second.output["plan"]
-    assert (plan["route"], plan["to_fetch"], plan["planned"]) == ("none", 0, 0)
+    assert (plan["catalogue"], plan["route"], plan["to_fetch"]) == ("not modified", "none", 0)
     assert plan["selected"] == plan["present"] == first.output["plan"]["selected"] > 0
-    planned = [out for name, out in w.machine.results if name == "plan_sync"][-1]
-    assert planned["catalogue"] == "not modified"
-    assert len(w.machine.calls("mirror_batch")) == batches
+    assert "report" not in second.output and len(w.slack.messages) == messages
     assert read_object(MANIFEST_KEY) == manifest
-    record = json.loads(read_object(second.output["report"]["record_key"]) or b"{}")
+    assert list_keys(f"runs/{plan['run_id']}/") == []  # no plan, no summary: nothing to commit
+    record = record_of(plan["run_id"])
     assert record["catalogue"] == "not modified" and record["failed"] == 0
-    assert (record["selected"], record["mirrored"]) == (plan["selected"], 0)
+    assert (record["selected"], record["mirrored"], record["route"]) == (plan["selected"], 0,
+                                                                         "none")
 
 
 def test_a_run_with_failures_lets_the_next_one_fetch_in_full(
