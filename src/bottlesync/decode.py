@@ -142,5 +142,5 @@ def manifest_record(data: bytes) -> ManifestRecord | None:
         record: ManifestRecord = _MANIFEST.decode(data)
     except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
         return None
-    digests_ok = all(SHA256_RE.fullmatch(entry.sha256) for entry in record.bottles.values())
+    digests_ok = _all_match(SHA256_RE, [entry.sha256 for entry in record.bottles.values()])
     return record if digests_ok else None
