@@ -108,8 +108,7 @@ class Plan:
                 "threshold": self.threshold,
                 "unknown_sizes": sum(1 for i in self.items if i.size is None),
                 "invalid": [f.to_dict() for f in self.invalid],
-                **({"api_missing": self.api.missing} if self.api is not None else {}),
-                **({"catalogue": "not modified"} if self.unchanged else {})}
+                **({"api_missing": self.api.missing} if self.api is not None else {})}
 
 
 def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now: datetime,
