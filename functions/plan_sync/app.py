@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from bottlesync.config import Settings
 from bottlesync.events import HandlerConfig, PlanSyncRequest, plan_sync_output
 from bottlesync.handler_metrics import emit, plan_metrics
-from bottlesync.plan import build_plan, write_plan
+from bottlesync.plan_sync import plan_sync
 from bottlesync.registry_secret import with_registry_token
 from bottlesync.storage import open_storage
 from bottlesync.upstream import Upstream
@@ -27,9 +27,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                                    lambda: boto3.client("secretsmanager"))
     storage = open_storage(settings.dest)
     with Upstream(settings) as upstream:
-        plan = build_plan(settings, upstream=upstream, storage=storage, now=datetime.now(UTC))
-    written = request.to_write(plan)
-    write_plan(storage, written)
+        plan, written = plan_sync(settings, request, storage=storage, upstream=upstream,
+                                  now=datetime.now(UTC))
     output = plan_sync_output(plan, written, storage, config)
     emit(metrics, plan_metrics(output))
     logger.info("planned", extra={k: output[k] for k in ("run_id", "planned", "route")})

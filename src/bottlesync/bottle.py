@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from bottlesync.errors import InvalidEntry, InvalidInput
@@ -131,10 +132,18 @@ def check_bottle(bottle: Bottle, where: str) -> None:
         problem = f"sha256 {bottle.sha256!r} is not 64 hex digits"
     if problem is None and not _url_has_bottle_form(bottle):
         problem = f"url {bottle.url!r} is not <root_url>{bottle.blob_path}"
-    if problem is None and (why := url_problem(bottle.url)) is not None:
+    if problem is None and (why := _root_problem(bottle.root_url)) is not None:
         problem = f"url {bottle.url!r} {why}"
     if problem is not None:
         raise InvalidEntry(f"{where}: {problem}")
+
+
+@lru_cache(maxsize=256)
+def _root_problem(root_url: str) -> str | None:
+    """url_problem of a bottle URL, computed once per registry root: the blob path after it
+    (checked name and digest, no ? # or space) changes neither its characters' class nor the
+    scheme, host or port that urlsplit finds."""
+    return url_problem(root_url)
 
 
 def _url_has_bottle_form(bottle: Bottle) -> bool:

@@ -115,7 +115,7 @@ def parse_catalog(data: bytes, source: str) -> Catalog:
 def _checked_formula(entry: Any, where: str) -> Formula | None:
     """The exact path: the fast check, else jsonschema, which also words the error."""
     if plainly_valid(entry):
-        return _formula(entry, where)
+        return _formula(entry, where, plain=True)
     try:
         problem = first_error("catalog-entry", entry)
     except RecursionError:  # jsonschema recurses (and reprs) as deep as the entry nests
@@ -263,8 +263,9 @@ def _where(source: str, index: int, entry: Any) -> str:
     return f"{source} entry {index}{label}"
 
 
-def _formula(entry: dict[str, Any], where: str) -> Formula | None:
-    """A Formula from a schema-valid entry; None when it has no stable bottles."""
+def _formula(entry: dict[str, Any], where: str, plain: bool = False) -> Formula | None:
+    """A Formula from a schema-valid entry (`plain`: by plainly_valid); None when it has no
+    stable bottles."""
     stable = entry["bottle"].get("stable")
     version = entry["versions"]["stable"]
     if not stable or version is None:
@@ -274,8 +275,8 @@ def _formula(entry: dict[str, Any], where: str) -> Formula | None:
     files = [(tag, info["url"], info["sha256"]) for tag, info in stable["files"].items()]
     return _build(entry["name"], pkgver(version, entry["revision"]), stable["rebuild"],
                   stable["root_url"], files, where,
-                  dependencies=tuple(d for d in entry.get("dependencies", ())
-                                     if isinstance(d, str)),
+                  plain=plain, dependencies=tuple(d for d in entry.get("dependencies", ())
+                                                  if isinstance(d, str)),
                   deprecated=bool(entry.get("deprecated", False)),
                   disabled=bool(entry.get("disabled", False)))
 
@@ -287,19 +288,25 @@ def _record_formula(record: EntryRecord, where: str) -> Formula | None:
         return None
     files = [(tag, info.url, info.sha256) for tag, info in stable.files.items()]
     return _build(record.name, pkgver(version, record.revision), stable.rebuild,
-                  stable.root_url, files, where, dependencies=tuple(record.dependencies),
+                  stable.root_url, files, where, plain=True,
+                  dependencies=tuple(record.dependencies),
                   deprecated=record.deprecated, disabled=record.disabled)
 
 
 def _build(name: str, pkg_version: str, rebuild: int, root_url: str,
-           files: list[tuple[str, str, str]], where: str, *, dependencies: tuple[str, ...],
-           deprecated: bool, disabled: bool) -> Formula | None:
-    """Check every bottle of a formula (safe names, the URL under root_url) and assemble it."""
-    bottles = tuple(Bottle(name=name, pkgver=pkg_version, tag=tag, rebuild=rebuild,
-                           sha256=sha256, url=url) for tag, url, sha256 in files)
+           files: list[tuple[str, str, str]], where: str, *, plain: bool,
+           dependencies: tuple[str, ...], deprecated: bool, disabled: bool) -> Formula | None:
+    """Check every bottle of a formula (safe names, the URL under root_url) and assemble it.
+
+    `plain`: every tag and digest already fullmatched its pattern (typed records, the fast
+    check); jsonschema's `$` also accepts a trailing newline, so its entries are re-checked.
+    """
+    bottles = tuple([Bottle(name, pkg_version, tag, rebuild, sha256, url)  # positional: quicker
+                     for tag, url, sha256 in files])
     prefix = f"{root_url}/{image_name(name)}/blobs/sha256:"
     for index, bottle in enumerate(bottles):
-        if index and bottle.url == prefix + bottle.sha256 and _plain_tag_and_digest(bottle):
+        if (index and bottle.url == prefix + bottle.sha256
+                and (plain or _plain_tag_and_digest(bottle))):
             continue  # differs from the fully checked first bottle only in a checked tag and sha
         check_bottle(bottle, f"{where} tag {bottle.tag!r}")
         if bottle.root_url != root_url:

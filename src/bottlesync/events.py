@@ -128,6 +128,7 @@ def plan_sync_output(plan: Plan, written: Plan, storage: Storage,
             "max_items_per_batch": config.max_items_per_batch,
             "map_max_concurrency": config.map_max_concurrency,
             "map_results_prefix": bucket_key(storage, f"runs/{plan.run_id}/map/"),
+            "catalogue": "not modified" if plan.unchanged else "fetched",
             **({"dry_run": True, "would_route": plan.route} if written is not plan else {})}
 
 

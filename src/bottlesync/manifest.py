@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bottlesync.bottle import SHA256_RE, is_manifest_key
-from bottlesync.decode import ManifestRecord, manifest_record, manifest_sizes
+from bottlesync.decode import ManifestEntryRecord, ManifestRecord, manifest_record
 from bottlesync.errors import BottlesyncError, ManifestConflict, ManifestError, UnsafeKey
 from bottlesync.schemas import first_error
 from bottlesync.storage import S3Storage, Storage, check_key
@@ -82,31 +82,36 @@ def load_manifest(storage: Storage) -> tuple[Manifest, str | None]:
 def load_present(storage: Storage) -> dict[str, tuple[str, str]]:
     """file -> (sha256, key) for the plan's dedup check, decoded straight into those fields.
 
-    A manifest that does not fit the typed record takes parse_manifest's checks, which name
-    the place and the entry exactly as before. A key is trusted only where it equals the key
-    the plan computes (or is a layout key of its file, before a copy reads it).
+    A key is trusted only where it equals the key the plan computes (or is a layout key of its
+    file, before a copy reads it).
     """
+    entries = _read_entries(storage)
+    if isinstance(entries, Manifest):
+        return {file: (entry["sha256"], entry["key"]) for file, entry in entries.bottles.items()}
+    return {file: (entry.sha256, entry.key) for file, entry in entries.items()}
+
+
+def load_sizes(storage: Storage) -> dict[str, Any]:
+    """file -> size as listed (None when absent), for the status page's per-tag figures,
+    without parse_manifest's per-entry checks when the manifest fits the typed record."""
+    entries = _read_entries(storage, keys=False)
+    if isinstance(entries, Manifest):
+        return {file: entry.get("size") for file, entry in entries.bottles.items()}
+    return {file: entry.size for file, entry in entries.items()}
+
+
+def _read_entries(storage: Storage, keys: bool = True
+                  ) -> Mapping[str, ManifestEntryRecord] | Manifest:
+    """The typed entries (none when there is no manifest); a manifest that does not fit the
+    record (nor, when `keys`, has only safe keys) takes parse_manifest's checks, which name
+    the place and the entry as always."""
     stored = storage.get(MANIFEST_KEY)
     if stored is None:
         return {}
     record = manifest_record(stored.data)
-    if record is None or record.schema != SCHEMA_VERSION or not _safe_keys(record):
-        bottles = parse_manifest(stored.data, storage.describe(MANIFEST_KEY)).bottles
-        return {file: (entry["sha256"], entry["key"]) for file, entry in bottles.items()}
-    return {file: (entry.sha256, entry.key) for file, entry in record.bottles.items()}
-
-
-def load_sizes(storage: Storage) -> dict[str, int]:
-    """file -> size for the status page, which every commit rewrites: the typed decode, not
-    the schema's pass over every entry (a manifest that does not fit gets the exact checks)."""
-    stored = storage.get(MANIFEST_KEY)
-    if stored is None:
-        return {}
-    sizes = manifest_sizes(stored.data)
-    if sizes is None:
-        bottles = parse_manifest(stored.data, storage.describe(MANIFEST_KEY)).bottles
-        return {file: int(entry.get("size") or 0) for file, entry in bottles.items()}
-    return sizes
+    if record is None or record.schema != SCHEMA_VERSION or (keys and not _safe_keys(record)):
+        return parse_manifest(stored.data, storage.describe(MANIFEST_KEY))
+    return record.bottles
 
 
 def _safe_keys(record: ManifestRecord) -> bool:

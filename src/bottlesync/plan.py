@@ -86,6 +86,7 @@ class Plan:
     threshold: int = 0
     indexes: dict[str, bytes] = field(default_factory=dict)  # "<image>/<vr>" -> raw OCI index
     api: ApiFiles | None = None  # verified API files for Commit run to publish (api: true)
+    unchanged: bool = False  # the catalogue answered 304 after a clean run: nothing was parsed
 
     @property
     def planned_bytes(self) -> int:

@@ -58,13 +58,13 @@ def build_status(storage: Storage, *, now: datetime, public_url: str | None) -> 
     good = [r for r in runs if r["result"] == "ok" and _time(r["finished_at"])]
     good_at = _time(good[-1]["finished_at"]) if good else None
     age = (now - good_at).total_seconds() / 3600 if good_at else None
-    sizes = load_sizes(storage)
+    sizes = load_sizes(storage)  # typed decode: a no-op must not pay the manifest's full check
     tags: dict[str, dict[str, int]] = {}
     for file, size in sizes.items():
         match = BREW_FILE_RE.search(file)
         row = tags.setdefault(match.group(1) if match else "unknown", {"bottles": 0, "bytes": 0})
         row["bottles"] += 1
-        row["bytes"] += size
+        row["bytes"] += int(size or 0)
     syncs = [r for r in records if r.get("kind", "sync") == "sync"]
     fetched = _time(syncs[-1].get("created_at")) if syncs else None  # the plan read upstream
     layout = next((r["layout"] for r in reversed(records) if r.get("layout")), "bottle-domain")

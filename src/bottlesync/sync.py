@@ -9,15 +9,7 @@ from typing import Any
 
 from bottlesync.commit import RunReport, commit_run
 from bottlesync.config import Settings
-from bottlesync.errors import CatalogError
-from bottlesync.freshness import (
-    fetch_catalogue,
-    load_state,
-    save_state,
-    skippable,
-    state_after,
-    unchanged_run,
-)
+from bottlesync.freshness import Fetched, fetch_if_changed, save_state, state_after, unchanged_run
 from bottlesync.mirror import Progress, mirror_items
 from bottlesync.plan import Plan, build_plan, write_plan
 from bottlesync.storage import Storage
@@ -41,17 +33,10 @@ def run_sync(settings: Settings, *, storage: Storage, upstream: Upstream,
     An http(s) catalogue is fetched conditionally (freshness.py): a 304 after a clean run ends
     the run there.
     """
-    catalogue = validators = None
-    if settings.source.startswith(("https://", "http://")) and not dry_run:
-        state = load_state(storage)
-        conditions = state.conditions() if state and skippable(state, settings, storage) else {}
-        fetched = fetch_catalogue(settings.source, upstream, conditions)
-        if fetched is None:
-            if state is None or not conditions:
-                raise CatalogError(f"the catalogue {settings.source} answered 304 to an "
-                                   "unconditional request")
-            return unchanged_run(storage, state, clock())
-        catalogue, validators = fetched
+    fetched = Fetched() if dry_run else fetch_if_changed(settings, storage, upstream)
+    if fetched.unchanged is not None:
+        return unchanged_run(storage, fetched.unchanged, clock())
+    catalogue, validators = fetched.catalogue, fetched.validators
     plan = build_plan(replace(settings, api=False) if dry_run else settings,  # no API fetch
                       upstream=upstream, storage=storage, now=clock(), s3_client=s3_client,
                       catalogue=catalogue)

@@ -150,10 +150,12 @@ def test_every_transition_exists_and_every_state_is_reachable(asl: dict[str, Any
 
 
 def test_route_by_size_covers_every_route(asl: dict[str, Any]) -> None:
-    """Nothing to fetch -> Commit run (the run record); planned_bytes >= the threshold passed in
+    """A catalogue not modified since a clean run -> Succeeded (Plan sync wrote the record);
+    nothing to fetch -> Commit run (the run record); planned_bytes >= the threshold passed in
     -> Fargate, as numeric comparisons; anything else -> the Map."""
     choice = asl["States"]["Route by size"]
     assert choice["Choices"] == [
+        {"Variable": "$.plan.catalogue", "StringEquals": "not modified", "Next": "Succeeded"},
         {"Variable": "$.plan.to_fetch", "NumericEquals": 0, "Next": "Commit run"},
         {"Variable": "$.plan.planned_bytes",
          "NumericGreaterThanEqualsPath": "$.plan.ecs_threshold", "Next": "Mirror on Fargate"}]

@@ -936,3 +936,22 @@ def free_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}/"
+
+
+class ConditionalHomebrew(FakeHomebrew):
+    """The fake, answering the catalogue with an ETag and 304 to a matching If-None-Match."""
+
+    def _route(self, role: str, method: str, raw_path: str, handler: _Handler) -> _Response:
+        resp = super()._route(role, method, raw_path, handler)
+        if raw_path.split("?")[0] != CATALOGUE_PATH or resp.status != 200:
+            return resp
+        etag = '"' + hashlib.sha256(json.dumps(self.catalogue).encode()).hexdigest()[:16] + '"'
+        if handler.headers.get("If-None-Match") == etag:
+            return _Response(304, [("ETag", etag)], b"")
+        resp.headers.append(("ETag", etag))
+        return resp
+
+
+def answer_conditionally(fake: FakeHomebrew) -> None:
+    """Turn a running fake (e.g. the `homebrew` fixture) into a ConditionalHomebrew."""
+    fake.__class__ = ConditionalHomebrew

@@ -15,7 +15,8 @@ from tests.fakes.homebrew import FakeHomebrew
 Invoke = Callable[[str, Any], Any]
 OUTPUT_KEYS = {"run_id", "bucket", "base", "layout", "plan_key", "summary_key", "selected",
                "present", "planned", "planned_bytes", "route", "invalid", "max_items_per_batch",
-               "map_max_concurrency", "map_results_prefix", "to_fetch", "ecs_threshold"}
+               "map_max_concurrency", "map_results_prefix", "to_fetch", "ecs_threshold",
+               "catalogue"}
 WGET_CLOSURE = ("wget", "openssl@3", "ca-certificates", "libidn2", "libunistring")
 
 

@@ -41,7 +41,12 @@ from tests.fakes.aws import (
     read_object,
     sent_emails,
 )
-from tests.fakes.homebrew import FakeFormula, FakeHomebrew
+from tests.fakes.homebrew import (
+    CATALOGUE_PATH,
+    FakeFormula,
+    FakeHomebrew,
+    answer_conditionally,
+)
 from tests.fakes.slack import FakeSlack
 
 WGET_CLOSURE = ("wget", "openssl@3", "ca-certificates", "libidn2", "libunistring")
@@ -172,6 +177,56 @@ def test_nothing_to_do_commits_an_empty_run(world: Callable[..., World]) -> None
     assert w.manifest() == before
     assert read_object(run.output["report"]["record_key"]) is not None
     assert "mirrored 0" in w.slack.messages[-1]["text"]
+
+
+def test_an_unchanged_catalogue_after_a_clean_run_ends_on_one_request(
+        world: Callable[..., World]) -> None:
+    """GIVEN a clean scheduled run and an upstream that answers 304 to its ETag WHEN the
+    schedule runs again THEN Plan sync sends that one conditional request and nothing else,
+    writes the run record (not modified, the last run's counts), and the execution succeeds
+    straight from Route by size: no batch, no Commit run, no notice, the manifest untouched."""
+    w = world()
+    answer_conditionally(w.homebrew)
+    first = w.machine.run({})
+    assert first.status == "SUCCEEDED", first
+    manifest, sent, calls = read_object(MANIFEST_KEY), len(w.homebrew.requests), len(
+        w.machine.invocations)
+    messages = len(w.slack.messages)
+    second = w.machine.run({})
+    assert second.status == "SUCCEEDED", second
+    [request] = w.homebrew.requests[sent:]
+    assert (request.path, request.status) == (CATALOGUE_PATH, 304)
+    assert request.headers.get("If-None-Match")
+    assert [name for name, _ in w.machine.invocations[calls:]] == ["plan_sync"]
+    plan = second.output["plan"]
+    assert (plan["catalogue"], plan["route"], plan["to_fetch"]) == ("not modified", "none", 0)
+    assert plan["selected"] == plan["present"] == first.output["plan"]["selected"] > 0
+    assert "report" not in second.output and len(w.slack.messages) == messages
+    assert read_object(MANIFEST_KEY) == manifest
+    assert list_keys(f"runs/{plan['run_id']}/") == []  # no plan, no summary: nothing to commit
+    record = record_of(plan["run_id"])
+    assert record["catalogue"] == "not modified" and record["failed"] == 0
+    assert (record["selected"], record["mirrored"], record["route"]) == (plan["selected"], 0,
+                                                                         "none")
+
+
+def test_a_run_with_failures_lets_the_next_one_fetch_in_full(
+        world: Callable[..., World]) -> None:
+    """GIVEN a run where one bottle failed WHEN the schedule runs again on an unchanged
+    catalogue THEN Plan sync fetches it without conditions and retries the bottle."""
+    w = world(BOTTLESYNC_MAX_FAILURE_RATE="50")
+    answer_conditionally(w.homebrew)
+    bad = w.homebrew.sha256("libidn2", "x86_64_linux")
+    w.homebrew.fault("wrong_bytes", match=bad, times=-1)
+    assert w.machine.run({}).status == "SUCCEEDED"
+    w.homebrew.clear_faults()
+    sent = len(w.homebrew.requests)
+    again = w.machine.run({})
+    assert again.status == "SUCCEEDED", again
+    first_request = w.homebrew.requests[sent]
+    assert (first_request.path, first_request.status) == (CATALOGUE_PATH, 200)
+    assert "If-None-Match" not in first_request.headers
+    assert again.output["report"]["mirrored"] >= 1 and again.output["report"]["failed"] == 0
 
 
 def test_a_bottle_that_never_verifies_is_reported_and_the_rest_land(

@@ -9,7 +9,7 @@ import pytest
 
 from bottlesync.catalog import parse_catalog
 from bottlesync.decode import EntryRecord, catalogue_records, manifest_record
-from tests.unit.test_catalog import entry
+from tests.unit.test_catalog import entry, with_file
 
 
 def records(*entries: Any) -> list[EntryRecord | bytes] | None:
@@ -35,6 +35,15 @@ def test_a_valid_catalogue_decodes_to_records_of_the_fields_read() -> None:
     {**entry("bad"), "bottle": {"stable": None}},
     {**entry("bad"), "dependencies": [1]},
     {**entry("bad"), "versions": {"stable": "1.0\n"}},
+    # each half fits alone: the fields are checked joined by newlines, so these must not pass
+    {**entry("bad"), "name": "a\nb"},
+    {**entry("bad"), "versions": {"stable": "1.0\n2.0"}},
+    with_file(entry("bad"), "arm64_sequoia", sha256="a" * 64 + "\n" + "b" * 64),
+    with_file(entry("bad"), "arm64_sequoia", url="ftp://x\nhttps://ghcr.io/v2/x"),
+    {**entry("bad"), "bottle": {"stable": {**entry()["bottle"]["stable"],
+                                           "root_url": "https://a\nhttps://b"}}},
+    {**entry("bad"), "bottle": {"stable": {**entry()["bottle"]["stable"], "files": {
+        "arm64\nsonoma": entry()["bottle"]["stable"]["files"]["arm64_sequoia"]}}}},
     "not an object",
 ])
 def test_one_entry_that_does_not_fit_sends_the_document_to_the_exact_parser(bad: Any) -> None:

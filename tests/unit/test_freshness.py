@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -14,23 +13,9 @@ from bottlesync.manifest import MANIFEST_KEY
 from bottlesync.storage import LocalStorage
 from bottlesync.sync import run_sync
 from bottlesync.upstream import Upstream
-from tests.fakes.homebrew import CATALOGUE_PATH, FakeFormula, FakeHomebrew, _Response
+from tests.fakes.homebrew import CATALOGUE_PATH, ConditionalHomebrew, FakeFormula, FakeHomebrew
 
 TAGS = ("arm64_sequoia",)
-
-
-class ConditionalHomebrew(FakeHomebrew):
-    """The fake, answering the catalogue with an ETag and 304 to a matching If-None-Match."""
-
-    def _route(self, role: str, method: str, raw_path: str, handler: Any) -> _Response:
-        resp = super()._route(role, method, raw_path, handler)
-        if raw_path.split("?")[0] != CATALOGUE_PATH or resp.status != 200:
-            return resp
-        etag = '"' + hashlib.sha256(json.dumps(self.catalogue).encode()).hexdigest()[:16] + '"'
-        if handler.headers.get("If-None-Match") == etag:
-            return _Response(304, [("ETag", etag)], b"")
-        resp.headers.append(("ETag", etag))
-        return resp
 
 
 def sync(fake: FakeHomebrew, dest: Path, **changes: Any) -> Any:

@@ -16,6 +16,7 @@ from bottlesync.manifest import (
     commit_entries,
     load_manifest,
     load_seed,
+    load_sizes,
     parse_manifest,
 )
 from bottlesync.storage import LocalStorage, S3Storage, Storage
@@ -228,3 +229,21 @@ def test_names_with_dashes_and_at_signs_are_understood() -> None:
     key = f"v2/homebrew/core/python-tk/3.13/blobs/sha256:{sha(file)}"
     assert parse_manifest(document(**{file: {**entry(file), "key": key}}), "m").has(
         file, sha(file))
+
+
+def test_the_status_page_reads_sizes_without_the_per_entry_checks(tmp_path: Path) -> None:
+    """GIVEN a manifest that fits the typed record WHEN its sizes are read THEN file -> size as
+    listed; GIVEN one with a bad digest THEN parse_manifest's error names the entry."""
+    storage = LocalStorage(tmp_path)
+    sha = "a" * 64
+    entries = {"f-1.0.sonoma.bottle.tar.gz": {"sha256": sha, "size": 7,
+                                              "key": "bottles/f-1.0.sonoma.bottle.tar.gz"},
+               "g-1.0.sonoma.bottle.tar.gz": {"sha256": sha,
+                                              "key": "bottles/g-1.0.sonoma.bottle.tar.gz"}}
+    storage.put_bytes(MANIFEST_KEY, Manifest(entries).to_bytes())
+    assert load_sizes(storage) == {"f-1.0.sonoma.bottle.tar.gz": 7,
+                                   "g-1.0.sonoma.bottle.tar.gz": None}
+    entries["g-1.0.sonoma.bottle.tar.gz"]["sha256"] = "zz"
+    storage.put_bytes(MANIFEST_KEY, Manifest(entries).to_bytes())
+    with pytest.raises(ManifestError, match=r"bottles\.g-1\.0\.sonoma\.bottle\.tar\.gz\.sha256"):
+        load_sizes(storage)
