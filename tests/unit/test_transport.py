@@ -1,0 +1,99 @@
+"""The transports: connections kept across a small redirect, dropped after a big one, no env."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bottlesync.config import Settings
+from bottlesync.transport import DRAIN_LIMIT, EnvTransport, LeanTransport, transport_for
+from bottlesync.upstream import Upstream
+
+BODY = b"bottle bytes" * 100
+
+
+class Server(ThreadingHTTPServer):
+    """Records the client port of every request: one port, one connection."""
+
+    daemon_threads = True
+    ports: list[int]
+    redirect_body: int
+
+
+class Handler(BaseHTTPRequestHandler):
+    """/hop redirects to /blob with a body of `redirect_body` bytes; /blob answers BODY."""
+
+    protocol_version = "HTTP/1.1"
+    server: Server
+
+    def do_GET(self) -> None:
+        """Answer, keeping the connection alive."""
+        self.server.ports.append(self.client_address[1])
+        if self.path == "/hop":
+            self.send_response(307)
+            self.send_header("Location", "/blob")
+            self.send_header("Content-Length", str(self.server.redirect_body))
+            self.end_headers()
+            self.wfile.write(b"x" * self.server.redirect_body)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture()
+def server() -> Iterator[Server]:
+    """A keep-alive HTTP/1.1 server on loopback."""
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.ports, srv.redirect_body = [], 10
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def fetch(server: Server) -> bytes:
+    """Follow /hop to /blob through Upstream.open, as a bottle download does."""
+    url = f"http://127.0.0.1:{server.server_address[1]}/hop"
+    with Upstream(Settings(source=url)) as upstream, upstream.open(url, "test") as response:
+        return b"".join(upstream.chunks(response, "test"))
+
+
+def test_a_small_redirect_keeps_its_connection_for_the_next_hop(server: Server) -> None:
+    """GIVEN a 307 with a short body to the same host THEN both hops share one connection."""
+    assert fetch(server) == BODY
+    assert len(server.ports) == 2 and len(set(server.ports)) == 1
+
+
+def test_a_big_redirect_body_is_not_read_to_the_end(server: Server) -> None:
+    """GIVEN a 307 whose body is larger than DRAIN_LIMIT THEN it is dropped, the hop reconnects."""
+    server.redirect_body = DRAIN_LIMIT * 4
+    assert fetch(server) == BODY
+    assert len(server.ports) == 2 and len(set(server.ports)) == 2
+
+
+def test_the_lean_transport_ignores_proxy_variables(server: Server,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN HTTP(S)_PROXY set but trust_env off THEN the request goes straight to the host."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    assert fetch(server) == BODY
+
+
+def test_trust_env_selects_the_environment_aware_transport() -> None:
+    """GIVEN trust_env THEN requests (proxies, CA bundles) sends; else the lean transport."""
+    env = transport_for(True, 4, (1.0, 1.0), "ua")
+    lean = transport_for(False, 4, (1.0, 1.0), "ua")
+    try:
+        assert isinstance(env, EnvTransport) and isinstance(lean, LeanTransport)
+    finally:
+        env.close()
+        lean.close()
