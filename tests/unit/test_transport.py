@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ class Server(ThreadingHTTPServer):
 
     daemon_threads = True
     ports: list[int]
+    auth: list[str | None]
     redirect_body: int
 
 
@@ -32,6 +34,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         """Answer, keeping the connection alive."""
         self.server.ports.append(self.client_address[1])
+        self.server.auth.append(self.headers.get("Authorization"))
         if self.path == "/hop":
             self.send_response(307)
             self.send_header("Location", "/blob")
@@ -52,7 +55,7 @@ class Handler(BaseHTTPRequestHandler):
 def server() -> Iterator[Server]:
     """A keep-alive HTTP/1.1 server on loopback."""
     srv = Server(("127.0.0.1", 0), Handler)
-    srv.ports, srv.redirect_body = [], 10
+    srv.ports, srv.auth, srv.redirect_body = [], [], 10
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
@@ -86,6 +89,17 @@ def test_the_lean_transport_ignores_proxy_variables(server: Server,
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
     assert fetch(server) == BODY
+
+
+def test_the_lean_transport_never_reads_netrc(server: Server, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a ~/.netrc naming the host, trust_env off THEN no Authorization reaches it."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert fetch(server) == BODY
+    assert server.auth == [None, None]
 
 
 def test_trust_env_selects_the_environment_aware_transport() -> None:
