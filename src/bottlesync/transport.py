@@ -9,16 +9,19 @@ send, because requests knows how to honour them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import certifi
 import urllib3
+import urllib3.exceptions
 
 if TYPE_CHECKING:
     from requests import PreparedRequest
 
 DRAIN_LIMIT = 64 << 10  # a redirect's body worth reading to keep its connection; more: drop it
+DRAIN_SECONDS = 1.0  # a redirect body still trickling after this: drop the connection instead
 
 
 class Reply:
@@ -42,14 +45,15 @@ class Reply:
         """What has arrived, up to `amount` bytes, undecoded (b"" at the end)."""
         return self.raw.read1(amount, decode_content=False)
 
-    def release(self) -> None:
-        """Keep the connection for the next request after a small (redirect) body, else drop it."""
-        left = DRAIN_LIMIT
-        while left > 0:
-            chunk = self.read1(left)
-            if not chunk:
-                break
-            left -= len(chunk)
+    def release(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """Keep the connection for the next request after a small (redirect) body that arrives
+        promptly; drop it after DRAIN_LIMIT bytes, DRAIN_SECONDS or a network error."""
+        deadline, left = clock() + DRAIN_SECONDS, DRAIN_LIMIT
+        try:
+            while left > 0 and clock() < deadline and (chunk := self.read1(left)):
+                left -= len(chunk)
+        except (urllib3.exceptions.HTTPError, OSError):
+            pass  # the next hop opens a fresh connection; this one is closed below
         self.close()
 
     def close(self) -> None:
