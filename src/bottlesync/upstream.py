@@ -11,9 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
 
 from bottlesync import __version__
 from bottlesync.config import Settings
@@ -25,6 +23,7 @@ from bottlesync.pacing import small_requests
 from bottlesync.throttle import RetryableUpstream, Throttle
 from bottlesync.throttle import retry_after_seconds as retry_after_seconds  # re-exported
 from bottlesync.transfer import Bounds, bounded
+from bottlesync.transport import Reply, transport_for
 
 ANONYMOUS_TOKEN = "QQ=="
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -33,9 +32,7 @@ MAX_REDIRECTS = 5
 CHUNK = 1 << 20
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 INDEX_LIMIT = 8 << 20  # a real index is tens of KiB; anything huge is hostile
-_NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout,
-                   requests.exceptions.ChunkedEncodingError, urllib3.exceptions.HTTPError,
-                   ConnectionError, TimeoutError)
+_NETWORK_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
 
 
 class Upstream:
@@ -53,20 +50,13 @@ class Upstream:
         self.sleep = sleep
         self.throttle = Throttle(sleep=sleep)
         self._rng = rng or random.Random()
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=small_requests(settings.concurrency),
-                              max_retries=0)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
-        self.session.headers["User-Agent"] = f"bottlesync/{__version__}"
-        # With trust_env, requests re-reads proxy and CA-bundle variables and ~/.netrc on every
-        # request (a third of the CPU per small bottle): only when the edge saw such variables.
-        self.session.trust_env = settings.trust_env
-        self.session.auth = _no_netrc  # credentials come from us alone, never from ~/.netrc
+        self.transport = transport_for(settings.trust_env, small_requests(settings.concurrency),
+                                       self.timeout, f"bottlesync/{__version__}")
+        self.session = self.transport  # the name the pool-size tests know it by
 
     def close(self) -> None:
         """Release pooled connections."""
-        self.session.close()
+        self.transport.close()
 
     def __enter__(self) -> Upstream:
         return self
@@ -99,7 +89,7 @@ class Upstream:
     # -- single requests -----------------------------------------------------------------
     @contextmanager
     def open(self, url: str, what: str, *, auth: bool = False, accept: str | None = None,
-             conditions: Mapping[str, str] | None = None) -> Iterator[requests.Response]:
+             conditions: Mapping[str, str] | None = None) -> Iterator[Reply]:
         """One GET (no retry) following allowed redirects; yields a streaming 200 response.
 
         The Authorization header goes only to the origin of `url`, never across a redirect
@@ -118,9 +108,9 @@ class Upstream:
             if auth and _origin(current) == origin:
                 headers["Authorization"] = f"Bearer {self._token_for(current)}"
             response = self._send(current, headers, what)
-            if response.status_code in REDIRECT_STATUS and "Location" in response.headers:
+            if response.status in REDIRECT_STATUS and "Location" in response.headers:
                 current = urljoin(current, response.headers["Location"])
-                response.close()
+                response.release()  # the next hop may reuse the connection (same host)
                 continue
             try:
                 self._raise_for_status(response, current, what)
@@ -136,21 +126,20 @@ class Upstream:
             return self.token
         return ANONYMOUS_TOKEN
 
-    def _send(self, url: str, headers: dict[str, str], what: str) -> requests.Response:
+    def _send(self, url: str, headers: dict[str, str], what: str) -> Reply:
         """Send one request after the shared throttle; network failures become transient."""
         self.throttle.wait()
         try:
-            return self.session.get(url, headers=headers, timeout=self.timeout, stream=True,
-                                    allow_redirects=False)
+            return self.transport.get(url, headers)
         except _NETWORK_ERRORS as exc:
             if _unresolvable(exc):  # no DNS (offline, typo): retrying only delays the answer
                 raise UpstreamError(f"{what}: {_safe(url)}: cannot resolve the host "
                                     f"(offline or misspelt?)") from None
             raise RetryableUpstream(f"{what}: {_safe(url)}: {_reason(exc)}") from None
 
-    def _raise_for_status(self, response: requests.Response, url: str, what: str) -> None:
+    def _raise_for_status(self, response: Reply, url: str, what: str) -> None:
         """Typed errors for non-200 answers; a 429 pauses every worker."""
-        code = response.status_code
+        code = response.status
         if code == 200:
             return
         if code == 304:
@@ -165,15 +154,15 @@ class Upstream:
         raise UpstreamError(f"{what}: {_safe(url)}: HTTP {code}")
 
     # -- conveniences --------------------------------------------------------------------
-    def chunks(self, response: requests.Response, what: str) -> Iterator[bytes]:
+    def chunks(self, response: Reply, what: str) -> Iterator[bytes]:
         """The raw body (no decoding) in 1 MiB chunks; short or broken bodies become transient."""
         try:  # read1: a trickle yields what came, so the low-speed check runs between reads
-            while chunk := response.raw.read1(CHUNK, decode_content=False):
+            while chunk := response.read1(CHUNK):
                 yield chunk
         except _NETWORK_ERRORS as exc:
             raise RetryableUpstream(f"{what}: {_safe(response.url)}: {_reason(exc)}") from None
 
-    def body(self, response: requests.Response, what: str, size: int | None) -> Iterator[bytes]:
+    def body(self, response: Reply, what: str, size: int | None) -> Iterator[bytes]:
         """The body within its bounds: announced size (or max_bottle_size), speed, deadline."""
         bounds = Bounds.for_size(self.settings, size)
         return bounded(self.chunks(response, what), bounds, what, self.clock)
@@ -187,7 +176,7 @@ class Upstream:
         result: bytes = self.with_retries(call, what)
         return result
 
-    def read_all(self, response: requests.Response, what: str, url: str, limit: int) -> bytes:
+    def read_all(self, response: Reply, what: str, url: str, limit: int) -> bytes:
         """A whole small body (catalogue, index, manifest) within `limit` bytes and the
         low-speed bounds: a trickling or endless answer fails instead of hanging the run."""
         bounds = Bounds(limit, self.settings.low_speed_limit, self.settings.low_speed_time, None)
@@ -242,11 +231,6 @@ def index_sizes(data: bytes, refs: dict[str, str], what: str) -> dict[str, int]:
         if tag is not None and size.isdigit() and len(size) < 16:
             sizes[tag] = int(size)
     return sizes
-
-
-def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    """A session auth that adds nothing: its presence stops requests from reading ~/.netrc."""
-    return request
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
