@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -132,11 +133,13 @@ def run_child(command: Sequence[str]) -> int:
     and exits 130 once its in-flight bottles are done; the fake must keep serving until then.
     """
     child = subprocess.Popen(command)
-    while True:
-        try:
-            return child.wait()
-        except KeyboardInterrupt:
-            continue
+    # Ignored here, not caught: a KeyboardInterrupt between waitpid and Popen recording the
+    # status would lose it (a later wait() then reports 0). The child still gets the SIGINT.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
