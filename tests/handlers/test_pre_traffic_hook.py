@@ -3,11 +3,17 @@ sends them is accepted, and a misbehaving version fails the deployment."""
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
+import boto3
+import pytest
+from botocore.stub import Stubber
+
 from bottlesync.pre_traffic import FAILED, SUCCEEDED, run_hook
-from tests.fakes.aws import BUCKET, LambdaContext, list_keys, load_event, load_handler
+from tests.fakes.aws import BUCKET, REGION, LambdaContext, list_keys, load_event, load_handler
 from tests.handlers.test_sample_events import samples
 
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
@@ -64,3 +70,31 @@ def test_the_hook_sample_is_documented_for_sam_local() -> None:
     event = load_event("pre_traffic_hook")
     assert set(event) == {"DeploymentId", "LifecycleEventHookExecutionId"}
     assert samples("PreTrafficHookFunction") == ["pre_traffic_hook"]
+
+
+@pytest.mark.parametrize(("broken", "status"), [(None, SUCCEEDED), (ARNS["batch"], FAILED)])
+def test_the_adapter_reports_the_verdict_to_codedeploy(invoke: Any, offline: None,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       broken: str | None, status: str) -> None:
+    """GIVEN events/pre_traffic_hook.json as shipped WHEN the hook tries the new versions THEN
+    CodeDeploy hears the verdict for that deployment and hook execution (the request checked
+    against CodeDeploy's API model; moto has no PutLifecycleEventHookExecutionStatus)."""
+    handler = load_handler("pre_traffic_hook")
+    event = load_event("pre_traffic_hook")
+    codedeploy = boto3.client("codedeploy", region_name=REGION)
+    stub = Stubber(codedeploy)
+    stub.add_response("put_lifecycle_event_hook_execution_status",
+                      {"lifecycleEventHookExecutionId": event["LifecycleEventHookExecutionId"]},
+                      {"deploymentId": event["DeploymentId"], "status": status,
+                       "lifecycleEventHookExecutionId": event["LifecycleEventHookExecutionId"]})
+    clients = {"codedeploy": codedeploy}
+    module = inspect.unwrap(handler).__globals__  # the adapter's own names, under Powertools
+    monkeypatch.setitem(module, "boto3",
+                        SimpleNamespace(client=lambda name, **_: clients.get(name)))
+    monkeypatch.setitem(module, "lambda_invoke", lambda _: real_versions(broken))
+    monkeypatch.setenv("PLAN_SYNC_VERSION_ARN", ARNS["plan"])
+    monkeypatch.setenv("MIRROR_BATCH_VERSION_ARN", ARNS["batch"])
+    with stub:
+        out = handler(event, LambdaContext("PreTrafficHookFunction"))
+    stub.assert_no_pending_responses()
+    assert out["verdict"] == status and bool(out["problems"]) == (status == FAILED)
