@@ -91,11 +91,17 @@ SAM_STAMP := $(SAM_VENV)/.installed
 PY312_BIN ?= $(lastword $(wildcard $(HOME)/.pyenv/versions/3.12.*/bin))
 ASL_LINT := build/mirror-asl.template.json
 
+# A tool that pins its own dependencies gets its own venv: $(call tool_venv,DIR,REQUIREMENT).
+define tool_venv
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --upgrade pip
+	$(1)/bin/python -m pip install --quiet '$(2)'
+	touch $(1)/.installed
+endef
+
+SAM_REQUIREMENT := aws-sam-cli>=1.120,<2
 $(SAM_STAMP):
-	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.120,<2'
-	touch $(SAM_STAMP)
+	$(call tool_venv,$(SAM_VENV),$(SAM_REQUIREMENT))
 
 # Template, state machine (wrapped in a throwaway AWS::StepFunctions::StateMachine so cfn-lint's
 # E3601 reads it), SAM's own validation, and the container's Dockerfile. Offline; no credentials.
@@ -127,11 +133,9 @@ lint-actions: $(STAMP) $(ACTIONLINT)
 # checkov lives in its own venv: it pins an old boto3 that breaks SAM's pins.
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV_REQUIREMENT := checkov>=3.2,<4
 $(CHECKOV_STAMP):
-	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
-	touch $(CHECKOV_STAMP)
+	$(call tool_venv,$(CHECKOV_VENV),$(CHECKOV_REQUIREMENT))
 
 # bandit (medium severity and up), checkov on the template as SAM translates it (suppressions
 # live in template.yaml with their reasons) and on the bootstrap stack, pip-audit (a database it
