@@ -9,8 +9,6 @@ import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,8 @@ import pytest
 
 import bottlesync.importer  # noqa: F401 (bound before a test patches plan.new_run_id)
 from bottlesync.delta import toc_digest
+from bottlesync.serve import MirrorServer
+from bottlesync.storage import LocalStorage
 from tests.conftest import CliResult
 from tests.fakes.homebrew import FakeHomebrew
 from tests.integration.conftest import write_config
@@ -273,19 +273,16 @@ def test_import_of_a_missing_file_exits_2(cli, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Callable[[Path], str]]:
-    """Serve a mirror directory over loopback HTTP (as any static web server would)."""
-    servers: list[ThreadingHTTPServer] = []
+def served() -> Iterator[Callable[[Path], str]]:
+    """Serve a mirror directory over loopback with `bottlesync serve`'s server, as the README's
+    walk-through does on the inside."""
+    servers: list[MirrorServer] = []
 
     def serve(root: Path) -> str:
-        class Quiet(SimpleHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                """Keep test output clean."""
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
+        server = MirrorServer(LocalStorage(root), ("127.0.0.1", 0))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        return server.url.rstrip("/")
 
     yield serve
     for server in servers:
