@@ -191,3 +191,13 @@ def test_config_validate_refuses_a_network_without_a_route(tmp_path: Path,
     assert cli.main(["config", "validate", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "environments.qa.network: nat_gateways 0" in err
+
+
+def test_each_environment_renders_its_own_schedule() -> None:
+    """GIVEN the shipped config.yaml THEN prod syncs every 15 minutes, staging hourly, dev daily
+    (the schedule the README's idle-month cost is priced for)."""
+    doc = tomllib.loads(render_samconfig(load_config(SHIPPED)))
+    schedules = {env: overrides(doc[env]["deploy"]["parameters"]["parameter_overrides"])
+                 ["ScheduleExpression"] for env in ("dev", "staging", "prod")}
+    assert schedules == {"dev": "cron(17 3 * * ? *)", "staging": "rate(1 hour)",
+                         "prod": "rate(15 minutes)"}
