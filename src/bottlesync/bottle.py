@@ -94,12 +94,17 @@ class Bottle:
 
 def key_for(bottle: Bottle, layout: str, day: str) -> str:
     """The storage key of a bottle under a layout (DESIGN §4)."""
+    return layout_key(bottle.file, bottle.image, bottle.sha256, layout, day)
+
+
+def layout_key(file: str, image: str, sha256: str, layout: str, day: str) -> str:
+    """key_for from a bottle's parts (the plan's diff has no Bottle for a present one)."""
     if layout == "bottle-domain":
-        return f"bottles/{bottle.file}"
+        return f"bottles/{file}"
     if layout == "artifact-domain":
-        return f"v2/homebrew/core/{bottle.image}/blobs/sha256:{bottle.sha256}"
+        return f"v2/homebrew/core/{image}/blobs/sha256:{sha256}"
     if layout == "dated":
-        return f"{day}/{bottle.file}"
+        return f"{day}/{file}"
     raise InvalidInput(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
 
 
@@ -207,10 +212,15 @@ class PlanItem:
 
 def in_layout(bottle: Bottle, key: str, layout: str) -> bool:
     """True when `key` is the key `layout` gives this bottle (dated: any well-formed day)."""
+    return key_in_layout(bottle.file, bottle.image, bottle.sha256, key, layout)
+
+
+def key_in_layout(file: str, image: str, sha256: str, key: str, layout: str) -> bool:
+    """in_layout from a bottle's parts."""
     if layout == "dated":
         day, _, rest = key.partition("/")
-        return rest == bottle.file and DAY_RE.fullmatch(day) is not None
-    return key == key_for(bottle, layout, "")
+        return rest == file and DAY_RE.fullmatch(day) is not None
+    return key == layout_key(file, image, sha256, layout, "")
 
 
 def is_layout_key(bottle: Bottle, key: object) -> bool:

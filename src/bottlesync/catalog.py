@@ -39,15 +39,26 @@ from bottlesync.upstream import Upstream
 
 @dataclass(frozen=True, slots=True)
 class Formula:
-    """The parts of a catalogue entry a mirror needs."""
+    """The parts of a catalogue entry a mirror needs; `files` are checked (tag, sha256, url)."""
 
     name: str
     pkgver: str
     rebuild: int
-    bottles: tuple[Bottle, ...]
+    files: tuple[tuple[str, str, str], ...]
     dependencies: tuple[str, ...]
     deprecated: bool
     disabled: bool
+
+    @property
+    def bottles(self) -> tuple[Bottle, ...]:
+        """Built when asked: a no-op run compares names and digests without 44k objects."""
+        return tuple([Bottle(self.name, self.pkgver, tag, self.rebuild, sha256, url)
+                      for tag, sha256, url in self.files])
+
+    @property
+    def tags(self) -> list[str]:
+        """The tags this formula has bottles for."""
+        return [tag for tag, _sha256, _url in self.files]
 
 
 @dataclass
@@ -301,24 +312,25 @@ def _build(name: str, pkg_version: str, rebuild: int, root_url: str,
     `plain`: every tag and digest already fullmatched its pattern (typed records, the fast
     check); jsonschema's `$` also accepts a trailing newline, so its entries are re-checked.
     """
-    bottles = tuple([Bottle(name, pkg_version, tag, rebuild, sha256, url)  # positional: quicker
-                     for tag, url, sha256 in files])
     prefix = f"{root_url}/{image_name(name)}/blobs/sha256:"
-    for index, bottle in enumerate(bottles):
-        if (index and bottle.url == prefix + bottle.sha256
-                and (plain or _plain_tag_and_digest(bottle))):
+    checked: list[tuple[str, str, str]] = []
+    for tag, url, sha256 in files:
+        if checked and url == prefix + sha256 and (plain or _plain_tag_and_digest(tag, sha256)):
+            checked.append((tag, sha256, url))
             continue  # differs from the fully checked first bottle only in a checked tag and sha
-        check_bottle(bottle, f"{where} tag {bottle.tag!r}")
+        bottle = Bottle(name, pkg_version, tag, rebuild, sha256, url)
+        check_bottle(bottle, f"{where} tag {tag!r}")
         if bottle.root_url != root_url:
-            raise InvalidEntry(f"{where} tag {bottle.tag!r}: url {bottle.url!r} is not under "
+            raise InvalidEntry(f"{where} tag {tag!r}: url {url!r} is not under "
                                f"root_url {root_url!r}")
-    return Formula(name=name, pkgver=pkg_version, rebuild=rebuild, bottles=bottles,
+        checked.append((tag, sha256, url))
+    return Formula(name=name, pkgver=pkg_version, rebuild=rebuild, files=tuple(checked),
                    dependencies=dependencies, deprecated=deprecated, disabled=disabled)
 
 
-def _plain_tag_and_digest(bottle: Bottle) -> bool:
+def _plain_tag_and_digest(tag: str, sha256: str) -> bool:
     """The two fields in which a formula's bottles differ are well-formed."""
-    return bool(TAG_RE.fullmatch(bottle.tag) and SHA256_RE.fullmatch(bottle.sha256))
+    return bool(TAG_RE.fullmatch(tag) and SHA256_RE.fullmatch(sha256))
 
 
 _WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import msgspec
 
-from bottlesync.bottle import MAX_REBUILD, NAME_RE, SHA256_RE, TAG_RE, VERSION_RE
+from bottlesync.bottle import MAX_REBUILD, NAME_RE, TAG_RE, VERSION_RE
 
 # the catalog-entry schema's root_url pattern, anchored
 ROOT_URL_RE = re.compile(r"https?://[^\s/?#@\\]+(/[^\s?#\\]*)?[^/\s]")
@@ -89,20 +89,37 @@ def all_fit(records: list[EntryRecord]) -> bool:
             and _all_match(VERSION_RE, versions)
             and _all_match(ROOT_URL_RE, [stable.root_url for stable in stables])
             and _all_match(TAG_RE, [tag for stable in stables for tag in stable.files])
-            and _all_match(SHA256_RE, [info.sha256 for info in files])
-            and _all_match(_HTTP_URL_RE, [info.url for info in files]))
+            and all_digests([info.sha256 for info in files])
+            and _all_http([info.url for info in files]))
 
 
-_HTTP_URL_RE = re.compile(r"https?://[^\n]*")  # a stricter prefix check: no newline either
+def all_digests(texts: list[str]) -> bool:
+    """SHA256_RE.fullmatch(t) for every t (64 lowercase hex digits), without a regex: every
+    length is 64 and deleting the hex digits from all of them leaves nothing."""
+    if any(len(text) != 64 for text in texts):
+        return False
+    try:
+        joined = "".join(texts).encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    return not joined.translate(None, b"0123456789abcdef")
+
+
+def _all_http(urls: list[str]) -> bool:
+    """Every URL starts with http:// or https:// and holds no newline (the fast check's rule,
+    stricter than the schema's prefix pattern)."""
+    joined = "\n" + "\n".join(urls)
+    return not urls or (joined.count("\n") == len(urls)
+            and joined.count("\nhttps://") + joined.count("\nhttp://") == len(urls))
 
 
 def _many(pattern: re.Pattern[str]) -> re.Pattern[str]:
     """`pattern` repeated, newline-separated: what fullmatches texts joined by newlines."""
-    return re.compile(f"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*")
+    return re.compile(f"(?:{pattern.pattern})(?:\n(?:{pattern.pattern}))*", pattern.flags)
 
 
 _MANY = {pattern: _many(pattern)
-         for pattern in (NAME_RE, VERSION_RE, ROOT_URL_RE, TAG_RE, SHA256_RE, _HTTP_URL_RE)}
+         for pattern in (NAME_RE, VERSION_RE, ROOT_URL_RE, TAG_RE)}
 
 
 def _all_match(pattern: re.Pattern[str], texts: list[str]) -> bool:
@@ -142,5 +159,24 @@ def manifest_record(data: bytes) -> ManifestRecord | None:
         record: ManifestRecord = _MANIFEST.decode(data)
     except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
         return None
-    digests_ok = _all_match(SHA256_RE, [entry.sha256 for entry in record.bottles.values()])
+    digests_ok = all_digests([entry.sha256 for entry in record.bottles.values()])
     return record if digests_ok else None
+
+
+def plain_keys(record: ManifestRecord) -> bool:
+    """Every entry's key has the usual safe shape (PLAIN_KEY_RE: segments of [\\w@+.~:-], none
+    empty or starting with "."), checked for all keys at once without a regex; False means
+    "look closer": check_key decides entry by entry."""
+    keys = [entry.key for entry in record.bottles.values()]
+    if not keys:
+        return True
+    joined = "\n" + "\n".join(keys) + "\n"
+    try:
+        rest = joined.encode("ascii").translate(None, _KEY_BYTES)
+    except UnicodeEncodeError:
+        return False
+    return rest == b"\n" * (len(keys) + 1) and not any(
+        bad in joined for bad in ("\n\n", "\n/", "\n.", "/\n", "//", "/."))
+
+
+_KEY_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@+.~:-/"

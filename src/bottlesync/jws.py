@@ -6,15 +6,13 @@ import base64
 import binascii
 import json
 import re
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING, Any
 
 from bottlesync.errors import ApiVerificationError, ConfigError
+
+if TYPE_CHECKING:  # cryptography is imported where a signature is checked: a plain run skips it
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 KEY_ID = "homebrew-1"
 ALGORITHM = "PS512"
@@ -28,6 +26,12 @@ def is_signed(name: str) -> bool:
 
 def load_public_key(path: str | None) -> rsa.RSAPublicKey:
     """Homebrew's key shipped in the package, or the PEM file configured in its place."""
+    from importlib import resources
+
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     where = path or f"bottlesync/{PACKAGED_KEY}"
     try:
         pem = (Path(path).read_bytes() if path
@@ -61,6 +65,10 @@ def verified_payload(document: bytes, name: str, key: rsa.RSAPublicKey) -> bytes
     The same rules as brew's: one signature with kid homebrew-1, alg PS512, b64 false
     (RFC 7797: the payload is signed as it is, not base64url-encoded).
     """
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     span = payload_span(document)
     try:
         if span is None:

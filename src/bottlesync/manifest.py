@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bottlesync.bottle import SHA256_RE, is_manifest_key
-from bottlesync.decode import ManifestEntryRecord, ManifestRecord, manifest_record
+from bottlesync.decode import ManifestEntryRecord, ManifestRecord, manifest_record, plain_keys
 from bottlesync.errors import BottlesyncError, ManifestConflict, ManifestError, UnsafeKey
 from bottlesync.schemas import first_error
 from bottlesync.storage import S3Storage, Storage, check_key
@@ -79,16 +79,18 @@ def load_manifest(storage: Storage) -> tuple[Manifest, str | None]:
     return parse_manifest(stored.data, storage.describe(MANIFEST_KEY)), stored.etag
 
 
-def load_present(storage: Storage) -> dict[str, tuple[str, str]]:
-    """file -> (sha256, key) for the plan's dedup check, decoded straight into those fields.
+def load_present(storage: Storage) -> Mapping[str, ManifestEntryRecord]:
+    """file -> entry (sha256, key, size) for the plan's dedup check, decoded straight into
+    those fields.
 
     A key is trusted only where it equals the key the plan computes (or is a layout key of its
     file, before a copy reads it).
     """
     entries = _read_entries(storage)
     if isinstance(entries, Manifest):
-        return {file: (entry["sha256"], entry["key"]) for file, entry in entries.bottles.items()}
-    return {file: (entry.sha256, entry.key) for file, entry in entries.items()}
+        return {file: ManifestEntryRecord(entry["sha256"], entry["key"], entry.get("size"))
+                for file, entry in entries.bottles.items()}
+    return entries
 
 
 def load_sizes(storage: Storage) -> dict[str, Any]:
@@ -116,6 +118,8 @@ def _read_entries(storage: Storage, keys: bool = True
 
 def _safe_keys(record: ManifestRecord) -> bool:
     """True when every entry's key is a safe relative key."""
+    if plain_keys(record):
+        return True
     try:
         for entry in record.bottles.values():
             check_key(entry.key)

@@ -14,13 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bottlesync.api import ApiFiles, fetch_api, stash_prefix
-from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, in_layout, is_layout_key, key_for
+from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, is_layout_key, key_for
 from bottlesync.catalog import catalog_from, load_catalog
 from bottlesync.config import Settings
 from bottlesync.errors import BottlesyncError, Failure, InvalidInput
 from bottlesync.manifest import load_present, load_seed
 from bottlesync.pacing import small_requests
-from bottlesync.selection import select, tag_problem, unbottled
+from bottlesync.present import diff
+from bottlesync.selection import choose, tag_problem, unbottled
 from bottlesync.storage import Storage
 from bottlesync.transfer import refuse_oversized
 from bottlesync.upstream import Upstream, index_sizes
@@ -121,46 +122,47 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
     with gc_paused():
         catalog = (load_catalog(settings.source, upstream) if catalogue is None
                    else catalog_from(catalogue, settings.source, settings.api_public_key))
-        wanted = select(catalog, tags=settings.tags, formulae=settings.formulae,
-                        skip_deprecated=settings.skip_deprecated,
-                        skip_disabled=settings.skip_disabled, strict_tags=settings.strict_tags)
+        chosen, wanted_tags = choose(catalog, tags=settings.tags, formulae=settings.formulae,
+                                     skip_deprecated=settings.skip_deprecated,
+                                     skip_disabled=settings.skip_disabled,
+                                     strict_tags=settings.strict_tags)
         present = load_present(storage)
         seed = (load_seed(settings.seed_manifest, upstream, s3_client)
                 if settings.seed_manifest else {})
-        missing = [b for b in wanted if not is_present(present.get(b.file), b, settings.layout)]
-        copies = {b.file: key for b in missing for sha, key in [present.get(b.file, ("", ""))]
-                  if sha == b.sha256 and is_layout_key(b, key)}
+        wanted = diff(chosen, wanted_tags, present, settings.layout)
+        missing = wanted.missing
+        copies = {b.file: entry.key for b in missing if (entry := present.get(b.file)) is not None
+                  and entry.sha256 == b.sha256 and is_layout_key(b, entry.key)}
         to_fetch = [b for b in missing if b.file in copies or seed.get(b.file) != b.sha256]
-    api = (fetch_api(settings, upstream, catalog, (b.name for b in wanted))
-           if settings.api else None)
+    api = fetch_api(settings, upstream, catalog, wanted.names) if settings.api else None
     sizes, indexes = fetch_indexes(to_fetch, upstream, settings.concurrency)
     day = f"{now.astimezone(UTC):%Y-%m-%d}"
     items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file),
                       copy_from=copies.get(b.file)) for b in to_fetch]
     items, oversized = refuse_oversized(items, settings.max_bottle_size)
     return Plan(run_id=run_id or new_run_id(now), created_at=iso(now), source=settings.source,
-                base=storage.base, layout=settings.layout, selected=len(wanted),
-                present=len(wanted) - len(missing), items=items,
+                base=storage.base, layout=settings.layout, selected=wanted.selected,
+                present=wanted.selected - len(missing), items=items,
                 invalid=catalog.invalid + oversized, threshold=settings.ecs_threshold,
                 indexes=indexes, api=api, seeded=len(missing) - len(to_fetch),
                 notes=[*filter(None, [tag_problem(catalog, settings.tags)]),
                        *unbottled(catalog, settings.formulae, settings.tags)])
 
 
-def is_present(entry: tuple[str, str] | None, bottle: Bottle, layout: str) -> bool:
-    """Listed with the same sha256 under this layout's key (any day for `dated`): a bottle kept
-    under another layout's key is not served by this one, so it must be copied across."""
-    return entry is not None and entry[0] == bottle.sha256 and in_layout(bottle, entry[1], layout)
-
-
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Hold the cyclic GC while parsing: its passes over a 30 MB catalogue double the cost."""
+    """Hold the cyclic GC while parsing: its passes over a 30 MB catalogue double the cost.
+
+    On the way out, what survived (the catalogue's acyclic records) moves straight to the
+    oldest generation (freeze, unfreeze) rather than being walked by the first young pass.
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
+        gc.unfreeze()
         if enabled:
             gc.enable()
 

@@ -31,7 +31,7 @@ def dependency_closure(catalog: Catalog, roots: Iterable[str]) -> list[Formula]:
 
 def tag_problem(catalog: Catalog, tags: Iterable[str]) -> str | None:
     """Why some wanted tag has no bottle in the catalogue (a typo or a retired platform)."""
-    known = {b.tag for f in catalog.formulae.values() for b in f.bottles}
+    known = {tag for f in catalog.formulae.values() for tag, _sha256, _url in f.files}
     unknown = sorted(set(tags) - known)
     if not unknown:
         return None
@@ -51,7 +51,7 @@ def unbottled(catalog: Catalog, formulae: Iterable[str], tags: Iterable[str]) ->
     """A note for each named formula that has no bottle for a wanted tag (nor an `all` one)."""
     notes: list[str] = []
     for name in formulae:
-        has = {b.tag for b in catalog.formulae[name].bottles}
+        has = set(catalog.formulae[name].tags)
         notes.extend(f"{name} has no bottle for {tag}" for tag in tags
                      if tag not in has and ALL_TAG not in has)
     return notes
@@ -65,19 +65,25 @@ def select(catalog: Catalog, *, tags: Iterable[str], formulae: Iterable[str] = (
     `strict_tags`: a tag the catalogue lacks is an error (named on the command line) rather
     than a note (configured: a platform Homebrew retired must not stop every scheduled sync).
     """
+    chosen, wanted_tags = choose(catalog, tags=tags, formulae=formulae,
+                                 skip_deprecated=skip_deprecated, skip_disabled=skip_disabled,
+                                 strict_tags=strict_tags)
+    return [bottle for formula in chosen for bottle in formula.bottles
+            if bottle.tag in wanted_tags]
+
+
+def choose(catalog: Catalog, *, tags: Iterable[str], formulae: Iterable[str] = (),
+           skip_deprecated: bool = False, skip_disabled: bool = False,
+           strict_tags: bool = True) -> tuple[list[Formula], set[str]]:
+    """The wanted formulae in catalogue order and the wanted tags (select's rules): the plan
+    walks their files without building a Bottle for each one already present."""
     tags = list(tags)
     if strict_tags:
         check_tags(catalog, tags)
-    wanted_tags = {*tags, ALL_TAG}
     roots = list(formulae)
     chosen = dependency_closure(catalog, roots) if roots else catalog.formulae.values()
     names = {f.name for f in chosen}
-    return [
-        bottle
-        for formula in catalog.formulae.values()
-        if formula.name in names
-        and not (skip_deprecated and formula.deprecated)
-        and not (skip_disabled and formula.disabled)
-        for bottle in formula.bottles
-        if bottle.tag in wanted_tags
-    ]
+    return ([formula for formula in catalog.formulae.values()
+             if formula.name in names
+             and not (skip_deprecated and formula.deprecated)
+             and not (skip_disabled and formula.disabled)], {*tags, ALL_TAG})

@@ -9,13 +9,14 @@ from typing import Any
 
 from bottlesync.bottle import BREW_FILE_RE
 from bottlesync.errors import BottlesyncError
-from bottlesync.manifest import load_sizes
+from bottlesync.manifest import MANIFEST_KEY, load_sizes
 from bottlesync.records import iter_records, record_ids
 from bottlesync.status_page import render_page
 from bottlesync.storage import Storage
 
 log = logging.getLogger(__name__)
 STATUS_KEY, PAGE_KEY = "status.json", "index.html"
+TALLY_KEY = "runs/state/per-tag.json"  # per_tag's figures and the manifest etag they are of
 HISTORY = 30
 GREEN_HOURS, AMBER_HOURS = 26, 72  # a daily schedule plus slack; three missed days is red
 
@@ -58,13 +59,7 @@ def build_status(storage: Storage, *, now: datetime, public_url: str | None) -> 
     good = [r for r in runs if r["result"] == "ok" and _time(r["finished_at"])]
     good_at = _time(good[-1]["finished_at"]) if good else None
     age = (now - good_at).total_seconds() / 3600 if good_at else None
-    sizes = load_sizes(storage)  # typed decode: a no-op must not pay the manifest's full check
-    tags: dict[str, dict[str, int]] = {}
-    for file, size in sizes.items():
-        match = BREW_FILE_RE.search(file)
-        row = tags.setdefault(match.group(1) if match else "unknown", {"bottles": 0, "bytes": 0})
-        row["bottles"] += 1
-        row["bytes"] += int(size or 0)
+    tags = per_tag(storage)
     syncs = [r for r in records if r.get("kind", "sync") == "sync"]
     fetched = _time(syncs[-1].get("created_at")) if syncs else None  # the plan read upstream
     layout = next((r["layout"] for r in reversed(records) if r.get("layout")), "bottle-domain")
@@ -72,7 +67,7 @@ def build_status(storage: Storage, *, now: datetime, public_url: str | None) -> 
             "state": state_of(age, last["result"] if last else None),
             "last_run": last, "last_good_sync": good[-1]["finished_at"] if good else None,
             "last_good_age_hours": round(age, 2) if age is not None else None,
-            "bottles": len(sizes),
+            "bottles": sum(row["bottles"] for row in tags.values()),
             "bytes": sum(row["bytes"] for row in tags.values()),
             "per_tag": dict(sorted(tags.items())), "runs": runs,
             "catalogue": {"fetched_at": f"{fetched:%Y-%m-%dT%H:%M:%SZ}" if fetched else None,
@@ -80,6 +75,36 @@ def build_status(storage: Storage, *, now: datetime, public_url: str | None) -> 
                           if fetched else None},
             "layout": layout, "public_url": public_url,
             "api_mirrored": next(iter(storage.list("api/")), None) is not None}
+
+
+def per_tag(storage: Storage) -> dict[str, dict[str, int]]:
+    """Bottles and bytes per tag, tallied again only when the manifest changed (its etag):
+    a no-op run must not decode a 13 MB manifest just to print the same figures."""
+    stored = storage.get(MANIFEST_KEY)
+    etag = stored.etag if stored is not None else None
+    cached = storage.get(TALLY_KEY)
+    if cached is not None:
+        try:
+            tally = json.loads(cached.data)
+            if tally["manifest_etag"] == etag and _is_tally(tally["per_tag"]):
+                return dict(tally["per_tag"])
+        except (ValueError, TypeError, KeyError, RecursionError):
+            pass  # a damaged cache is recomputed and rewritten
+    tags: dict[str, dict[str, int]] = {}
+    for file, size in load_sizes(storage).items():
+        match = BREW_FILE_RE.search(file)
+        row = tags.setdefault(match.group(1) if match else "unknown", {"bottles": 0, "bytes": 0})
+        row["bottles"] += 1
+        row["bytes"] += int(size or 0)
+    storage.put_bytes(TALLY_KEY, json.dumps({"manifest_etag": etag, "per_tag": tags}).encode())
+    return tags
+
+
+def _is_tally(value: object) -> bool:
+    """tag -> {"bottles": int, "bytes": int}, as per_tag writes it."""
+    return isinstance(value, dict) and all(
+        isinstance(row, dict) and set(row) == {"bottles", "bytes"}
+        and all(type(n) is int for n in row.values()) for row in value.values())
 
 
 def write_status(storage: Storage, *, now: datetime | None = None,

@@ -12,12 +12,12 @@ from bottlesync.errors import UnsafeKey
 CHUNK = 1 << 20
 INTERNAL_DIR = ".bottlesync"  # temp files and locks: outside every bottle prefix
 # segments that never start with "." (so never "." or ".."), no "\\", NUL, or empty segment
-_PLAIN_KEY_RE = re.compile(r"[\w@+~:-][\w@+.~:-]*(?:/[\w@+~:-][\w@+.~:-]*)*", re.ASCII)
+PLAIN_KEY_RE = re.compile(r"[\w@+~:-][\w@+.~:-]*(?:/[\w@+~:-][\w@+.~:-]*)*", re.ASCII)
 
 
 def check_key(key: str) -> str:
     """Reject keys that could escape the destination prefix; return the key unchanged."""
-    if isinstance(key, str) and _PLAIN_KEY_RE.fullmatch(key):  # the usual shape, checked fast
+    if isinstance(key, str) and PLAIN_KEY_RE.fullmatch(key):  # the usual shape, checked fast
         return key
     if (not isinstance(key, str) or not key or key.startswith("/") or "\\" in key
             or "\x00" in key or any(part in ("", ".", "..") for part in key.split("/"))):

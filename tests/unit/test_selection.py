@@ -17,7 +17,8 @@ def formula(name: str, *deps: str, tags: tuple[str, ...] = TAGS[:3], deprecated:
             disabled: bool = False) -> Formula:
     """A formula with one bottle per tag."""
     bottles = tuple(make_bottle(name=name, pkgver="1.0", tag=tag, rebuild=0) for tag in tags)
-    return Formula(name=name, pkgver="1.0", rebuild=0, bottles=bottles, dependencies=deps,
+    files = tuple((b.tag, b.sha256, b.url) for b in bottles)
+    return Formula(name=name, pkgver="1.0", rebuild=0, files=files, dependencies=deps,
                    deprecated=deprecated, disabled=disabled)
 
 

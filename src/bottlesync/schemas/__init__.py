@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from typing import Any
 
 
@@ -15,6 +14,8 @@ def validator(name: str) -> Any:
     jsonschema is imported here, not at the top: a run whose input is plainly valid never pays
     for it (~0.1 s of imports).
     """
+    from importlib import resources
+
     from jsonschema import Draft202012Validator
 
     text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text("utf-8")
