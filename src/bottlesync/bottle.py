@@ -50,9 +50,14 @@ def name_problem(name: object) -> str | None:
         return f"name {name!r} is not [A-Za-z0-9@+._-] starting with a letter or digit"
     if ".." in name:
         return f"name {name!r} contains '..'"
-    if any(part in ("", ".", "..") for part in image_name(name).split("/")):
+    if not _plain_image(name):
         return f"name {name!r} gives an empty or dot segment in its image path"
     return None
+
+
+def _plain_image(name: str) -> bool:
+    """The image path of `name` has no empty or dot segment."""
+    return not any(part in ("", ".", "..") for part in image_name(name).split("/"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,23 @@ def check_bottle(bottle: Bottle, where: str) -> None:
         raise InvalidEntry(f"{where}: {problem}")
 
 
+def plainly_safe(name: str, pkg_version: str, root: str) -> bool:
+    """check_bottle's verdict for a bottle whose name, version, tag, rebuild and digest
+    already fullmatched their patterns in bulk (decode.all_fit) and whose URL is `root` plus
+    its blob path: only the checks those leave (False: ask check_bottle, which words it)."""
+    return (VERSION_RE.fullmatch(pkg_version) is not None and _plain_image(name)
+            and _root_form(root) and _root_problem(root) is None)
+
+
+@lru_cache(maxsize=256)
+def _root_form(root: str) -> bool:
+    """An http(s) registry root with a host and none of ? # \\ or whitespace (computed once
+    per root: the blob path after it, of a checked name and digest, has none either)."""
+    scheme, sep, rest = root.partition("://")
+    return (not _URL_BAD_CHAR.search(root) and bool(sep) and scheme in ("http", "https")
+            and bool(rest) and not rest.startswith("/"))
+
+
 @lru_cache(maxsize=256)
 def _root_problem(root_url: str) -> str | None:
     """url_problem of a bottle URL, computed once per registry root: the blob path after it
@@ -152,12 +174,10 @@ def _root_problem(root_url: str) -> str | None:
 
 
 def _url_has_bottle_form(bottle: Bottle) -> bool:
-    """True when the URL is an http(s) registry URL ending in this bottle's blob path."""
+    """True when the URL is an http(s) registry URL ending in this bottle's blob path (its
+    name and digest are checked before: the blob path holds no bad character)."""
     url, blob_path = bottle.url, bottle.blob_path
-    if not url.endswith(blob_path) or _URL_BAD_CHAR.search(url):
-        return False
-    scheme, sep, rest = url[: -len(blob_path)].partition("://")
-    return bool(sep) and scheme in ("http", "https") and bool(rest) and not rest.startswith("/")
+    return url.endswith(blob_path) and _root_form(url[: -len(blob_path)])
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from bottlesync.bottle import (
     check_bottle,
     image_name,
     pkgver,
+    plainly_safe,
 )
 from bottlesync.decode import ROOT_URL_RE, EntryRecord, catalogue_records
 from bottlesync.errors import (
@@ -315,9 +316,12 @@ def _build(name: str, pkg_version: str, rebuild: int, root_url: str,
     prefix = f"{root_url}/{image_name(name)}/blobs/sha256:"
     checked: list[tuple[str, str, str]] = []
     for tag, url, sha256 in files:
-        if checked and url == prefix + sha256 and (plain or _plain_tag_and_digest(tag, sha256)):
+        if url == prefix + sha256 and (
+                plainly_safe(name, pkg_version, root_url) if plain and not checked
+                else checked and (plain or _plain_tag_and_digest(tag, sha256))):
             checked.append((tag, sha256, url))
-            continue  # differs from the fully checked first bottle only in a checked tag and sha
+            continue  # a plainly safe first bottle, or a later one that differs from the
+            # checked first only in a well-formed tag and digest
         bottle = Bottle(name, pkg_version, tag, rebuild, sha256, url)
         check_bottle(bottle, f"{where} tag {tag!r}")
         if bottle.root_url != root_url:
