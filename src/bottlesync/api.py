@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -81,13 +82,13 @@ def fetch_api(settings: Settings, upstream: Upstream, catalog: Catalog,
     reported and left out; without formula.jws.json there is no API to mirror at all.
     """
     base = api_base(settings.source)
-    key = load_public_key(settings.api_public_key)
+    key = cache(lambda: load_public_key(settings.api_public_key))  # loaded for a first file
 
     def one(path: str) -> tuple[str, bytes | None]:
         reused = path == TOP_LEVEL[0] and catalog.signed is not None
         data = catalog.signed if reused else _read(base, path, upstream)
         if data is not None and is_signed(path) and not reused:
-            verified_payload(data, f"{base}{path}", key)
+            verified_payload(data, f"{base}{path}", key())
         return path, data
 
     first = one(TOP_LEVEL[0])

@@ -9,6 +9,7 @@ send, because requests knows how to honour them.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +21,9 @@ import urllib3.exceptions
 if TYPE_CHECKING:
     from requests import PreparedRequest
 
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
+UNRESOLVABLE: tuple[type[BaseException], ...] = (urllib3.exceptions.NameResolutionError,
+                                                 socket.gaierror)
 DRAIN_LIMIT = 64 << 10  # a redirect's body worth reading to keep its connection; more: drop it
 DRAIN_SECONDS = 1.0  # a redirect body still trickling after this: drop the connection instead
 
@@ -52,7 +56,7 @@ class Reply:
         try:
             while left > 0 and clock() < deadline and (chunk := self.read1(left)):
                 left -= len(chunk)
-        except (urllib3.exceptions.HTTPError, OSError):
+        except NETWORK_ERRORS:
             pass  # the next hop opens a fresh connection; this one is closed below
         self.close()
 
@@ -64,6 +68,9 @@ class Reply:
 
 class Transport(Protocol):
     """Sends one GET and returns the streaming answer, whatever its status."""
+
+    errors: tuple[type[BaseException], ...]  # what a failed exchange raises (get or a read)
+    unresolvable: tuple[type[BaseException], ...]  # what a failed DNS lookup raises
 
     def get(self, url: str, headers: dict[str, str]) -> Reply:
         """One request, no redirect followed; network failures raise as the library raises them."""
@@ -77,6 +84,8 @@ class Transport(Protocol):
 
 class LeanTransport:
     """urllib3's pool directly: per-request cost is the HTTP exchange itself."""
+
+    errors, unresolvable = NETWORK_ERRORS, UNRESOLVABLE
 
     def __init__(self, pool_size: int, timeout: tuple[float, float], user_agent: str) -> None:
         self.poolmanager = urllib3.PoolManager(num_pools=8, maxsize=pool_size, block=False,
@@ -102,6 +111,8 @@ class LeanTransport:
 
 class EnvTransport:
     """requests.Session with trust_env: proxies, NO_PROXY and CA bundles from the environment."""
+
+    errors, unresolvable = NETWORK_ERRORS, UNRESOLVABLE  # requests' own errors are OSErrors
 
     def __init__(self, pool_size: int, timeout: tuple[float, float], user_agent: str) -> None:
         import requests  # only runs that trust the environment pay for importing requests

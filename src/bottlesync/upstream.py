@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
-
-import urllib3.exceptions
 
 from bottlesync import __version__
 from bottlesync.config import Settings
@@ -23,7 +21,9 @@ from bottlesync.pacing import small_requests
 from bottlesync.throttle import RetryableUpstream, Throttle
 from bottlesync.throttle import retry_after_seconds as retry_after_seconds  # re-exported
 from bottlesync.transfer import Bounds, bounded
-from bottlesync.transport import Reply, transport_for
+
+if TYPE_CHECKING:  # the HTTP client is imported by the first request (see Upstream.transport)
+    from bottlesync.transport import Reply, Transport
 
 ANONYMOUS_TOKEN = "QQ=="
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -32,7 +32,6 @@ MAX_REDIRECTS = 5
 CHUNK = 1 << 20
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 INDEX_LIMIT = 8 << 20  # a real index is tens of KiB; anything huge is hostile
-_NETWORK_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
 
 
 class Upstream:
@@ -50,13 +49,21 @@ class Upstream:
         self.sleep = sleep
         self.throttle = Throttle(sleep=sleep)
         self._rng = rng or random.Random()
-        self.transport = transport_for(settings.trust_env, small_requests(settings.concurrency),
-                                       self.timeout, f"bottlesync/{__version__}")
-        self.session = self.transport  # the name the pool-size tests know it by
+        self._transport = OnFirstUse(lambda: _transport_for(settings, self.timeout))
+
+    @property
+    def transport(self) -> Transport:
+        """The HTTP client, made by the first request."""
+        return self._transport.get()
+
+    @property
+    def session(self) -> Transport:
+        """The transport, by the name the pool-size tests know it."""
+        return self.transport
 
     def close(self) -> None:
-        """Release pooled connections."""
-        self.transport.close()
+        """Release pooled connections (if a request ever made them)."""
+        self._transport.close()
 
     def __enter__(self) -> Upstream:
         return self
@@ -129,10 +136,11 @@ class Upstream:
     def _send(self, url: str, headers: dict[str, str], what: str) -> Reply:
         """Send one request after the shared throttle; network failures become transient."""
         self.throttle.wait()
+        transport = self.transport
         try:
-            return self.transport.get(url, headers)
-        except _NETWORK_ERRORS as exc:
-            if _unresolvable(exc):  # no DNS (offline, typo): retrying only delays the answer
+            return transport.get(url, headers)
+        except transport.errors as exc:  # no DNS (offline, typo): retrying only delays it
+            if _unresolvable(exc, transport.unresolvable):
                 raise UpstreamError(f"{what}: {_safe(url)}: cannot resolve the host "
                                     f"(offline or misspelt?)") from None
             raise RetryableUpstream(f"{what}: {_safe(url)}: {_reason(exc)}") from None
@@ -159,7 +167,7 @@ class Upstream:
         try:  # read1: a trickle yields what came, so the low-speed check runs between reads
             while chunk := response.read1(CHUNK):
                 yield chunk
-        except _NETWORK_ERRORS as exc:
+        except self.transport.errors as exc:
             raise RetryableUpstream(f"{what}: {_safe(response.url)}: {_reason(exc)}") from None
 
     def body(self, response: Reply, what: str, size: int | None) -> Iterator[bytes]:
@@ -208,6 +216,36 @@ class Upstream:
                            f"OCI index {_safe(f'{root_url}/{image}/manifests/{version_rebuild}')}")
 
 
+class OnFirstUse:
+    """The transport, made when first asked for: a run that reads a local catalogue and has
+    nothing to fetch never imports urllib3 (nor requests). Worker threads may ask at once."""
+
+    def __init__(self, make: Callable[[], Transport]) -> None:
+        self._make, self._lock = make, threading.Lock()
+        self._made: Transport | None = None
+
+    def get(self) -> Transport:
+        """The transport, made on the first call."""
+        if self._made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = self._make()
+        return self._made
+
+    def close(self) -> None:
+        """Close it if it was made."""
+        if self._made is not None:
+            self._made.close()
+
+
+def _transport_for(settings: Settings, timeout: tuple[float, float]) -> Transport:
+    """The lean transport, or requests' when the settings trust the environment."""
+    from bottlesync.transport import transport_for
+
+    return transport_for(settings.trust_env, small_requests(settings.concurrency), timeout,
+                         f"bottlesync/{__version__}")
+
+
 def parse_index(data: bytes, what: str) -> dict[str, Any]:
     """An OCI image index from untrusted bytes; UpstreamError unless it has the index shape."""
     try:
@@ -250,10 +288,9 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen = reason if isinstance(reason, BaseException) else (seen.__cause__ or seen.__context__)
 
 
-def _unresolvable(exc: BaseException) -> bool:
-    """True when the failure is a DNS lookup that found nothing."""
-    return any(isinstance(seen, urllib3.exceptions.NameResolutionError | socket.gaierror)
-               for seen in _causes(exc))
+def _unresolvable(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    """True when the failure (or a cause) is one of the transport's failed DNS lookups."""
+    return any(isinstance(seen, kinds) for seen in _causes(exc))
 
 
 def _reason(exc: BaseException) -> str:
