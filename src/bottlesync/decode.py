@@ -90,13 +90,13 @@ def all_fit(records: list[EntryRecord]) -> bool:
             and _all_match(ROOT_URL_RE, [stable.root_url for stable in stables])
             and _all_match(TAG_RE, [tag for stable in stables for tag in stable.files])
             and all_digests([info.sha256 for info in files])
-            and _all_http([info.url for info in files]))
+            and all_http([info.url for info in files]))
 
 
 def all_digests(texts: list[str]) -> bool:
     """SHA256_RE.fullmatch(t) for every t (64 lowercase hex digits), without a regex: every
     length is 64 and deleting the hex digits from all of them leaves nothing."""
-    if any(len(text) != 64 for text in texts):
+    if not set(map(len, texts)) <= {64}:
         return False
     try:
         joined = "".join(texts).encode("ascii")
@@ -105,7 +105,7 @@ def all_digests(texts: list[str]) -> bool:
     return not joined.translate(None, b"0123456789abcdef")
 
 
-def _all_http(urls: list[str]) -> bool:
+def all_http(urls: list[str]) -> bool:
     """Every URL starts with http:// or https:// and holds no newline (the fast check's rule,
     stricter than the schema's prefix pattern)."""
     joined = "\n" + "\n".join(urls)

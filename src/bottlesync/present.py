@@ -30,20 +30,21 @@ def diff(formulae: Iterable[Formula], wanted_tags: set[str],
     under this layout's key (any day for `dated`): a bottle kept under another layout's key is
     not served by this one, so it is missing here (and copied across)."""
     result = Diff()
+    missing, names, selected = result.missing, result.names, 0
     for formula in formulae:
         name, version, rebuild = formula.name, formula.pkgver, formula.rebuild
         image = image_name(name)
-        wanted = False
+        before = selected
         for tag, sha256, url in formula.files:
             if tag not in wanted_tags:
                 continue
-            wanted = True
-            result.selected += 1
+            selected += 1
             file = file_name(name, version, tag, rebuild)
             entry = present.get(file)
             if (entry is None or entry.sha256 != sha256
                     or not key_in_layout(file, image, sha256, entry.key, layout)):
-                result.missing.append(Bottle(name, version, tag, rebuild, sha256, url))
-        if wanted:
-            result.names.append(name)
+                missing.append(Bottle(name, version, tag, rebuild, sha256, url))
+        if selected > before:
+            names.append(name)
+    result.selected = selected
     return result

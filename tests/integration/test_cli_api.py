@@ -205,3 +205,24 @@ def test_a_dry_run_fetches_no_api_file(run: Callable[..., CliResult], signed: Fa
     assert [r.path for r in signed.requests if r.path.startswith("/api/")] == [
         "/api/formula.jws.json"]
     assert not (tmp_path / "mirror").exists()
+
+
+def test_the_key_is_read_when_a_file_needs_it(run: Callable[..., CliResult],
+                                              signed: FakeHomebrew, tmp_path: Path) -> None:
+    """GIVEN sync.api_public_key naming no file THEN a source with an API beside it fails on
+    the first file to verify (exit 2, one line naming the setting and the path); a re-sync from
+    a copy of the catalogue with no API beside it has nothing to verify and ends well (the
+    key is never read)."""
+    assert run(source=signed.source_url).code == 0
+    missing = str(tmp_path / "nowhere.pem")
+    result = run(source=signed.source_url, api_public_key=missing)
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (f"bottlesync: error: sync.api_public_key: {missing}: cannot read: "
+                          f"No such file or directory\n")
+    alone = tmp_path / "alone" / "formula.json"
+    alone.parent.mkdir()
+    alone.write_bytes(json.dumps(signed.catalogue).encode())
+    result = run(source=str(alone), api_public_key=missing)
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["present"] == report["selected"] > 0

@@ -21,6 +21,7 @@ from bottlesync.bottle import (
     key_for,
     name_problem,
     pkgver,
+    plainly_safe,
 )
 from bottlesync.errors import InvalidEntry, InvalidInput
 from tests.unit.conftest import ROOT, make_bottle, make_item, sha
@@ -226,3 +227,28 @@ def test_index_key_refuses_an_unknown_layout() -> None:
                     f"https://ghcr.io/v2/homebrew/core/jq/blobs/sha256:{'b' * 64}")
     with pytest.raises(InvalidInput, match="layout"):
         index_key(bottle, "flat", "")
+
+
+@pytest.mark.parametrize(("name", "pkg_version", "root"), [
+    ("wget", "1.25.0_1", ROOT), ("openssl@3", "3.4.0", ROOT), ("libxml++", "5.4", ROOT),
+    ("x@", "1.0", ROOT), ("a@.b", "1.0", ROOT), ("a@.", "1.0", ROOT),  # image segments
+    ("wget", "1" * 64, ROOT), ("wget", "1" * 63 + "_1", ROOT),  # pkgver over 64 characters
+    ("wget", "1.0", "https://ghcr.io/v2/a?b"), ("wget", "1.0", "https://ghcr.io/v2/a#b"),
+    ("wget", "1.0", "https://ghcr.io/v2 /a"), ("wget", "1.0", "ftp://ghcr.io/v2"),
+    ("wget", "1.0", "https:///v2"), ("wget", "1.0", "https://user@ghcr.io/v2"),
+    ("wget", "1.0", "https://xn--ghr-9na.io/v2"), ("wget", "1.0", "https://0x7f.1/v2"),
+    ("wget", "1.0", "http://ghcr.io:99999/v2"), ("wget", "1.0", "https://ghcr.io\\v2"),
+])
+def test_plainly_safe_says_what_check_bottle_says(name: str, pkg_version: str, root: str
+                                                  ) -> None:
+    """GIVEN a bottle whose name, version, tag and digest pass their patterns and whose URL is
+    the root plus its blob path THEN plainly_safe accepts it exactly when check_bottle does
+    (the catalogue accepts plainly safe first bottles without asking check_bottle)."""
+    bottle = make_bottle(name=name, pkgver=pkg_version, root=root)
+    try:
+        check_bottle(bottle, "here")
+    except InvalidEntry:
+        accepted = False
+    else:
+        accepted = True
+    assert plainly_safe(name, pkg_version, root) is accepted

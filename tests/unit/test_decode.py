@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
 
+from bottlesync.bottle import SHA256_RE
 from bottlesync.catalog import parse_catalog
-from bottlesync.decode import EntryRecord, catalogue_records, manifest_record
+from bottlesync.decode import (
+    EntryRecord,
+    ManifestEntryRecord,
+    ManifestRecord,
+    all_digests,
+    all_http,
+    catalogue_records,
+    manifest_record,
+    plain_keys,
+)
+from bottlesync.stored import PLAIN_KEY_RE
 from tests.unit.test_catalog import entry, with_file
 
 
@@ -90,3 +102,42 @@ def test_a_manifest_decodes_to_digests_and_keys() -> None:
 def test_a_manifest_that_does_not_fit_is_none(data: bytes) -> None:
     """GIVEN a bad digest, a bad key type or not a manifest WHEN decoded THEN None."""
     assert manifest_record(data) is None
+
+
+def corpus(alphabet: str, count: int, longest: int, seed: int) -> list[str]:
+    """`count` random texts over `alphabet` (deterministic), short enough to hit edge cases."""
+    rng = random.Random(seed)
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, longest)))
+            for _ in range(count)]
+
+
+def test_all_digests_agrees_with_the_sha256_pattern_text_by_text() -> None:
+    """GIVEN digests one character off in every way (case, length, non-ASCII, newline) THEN
+    the regex-free bulk check says what SHA256_RE.fullmatch says of each."""
+    good = "0123456789abcdef" * 4
+    texts = [good, good.upper(), good[:-1], good + "0", good[:-1] + "g", good[:-1] + "\n",
+             good[:-1] + "\u0660", good[:-1] + "\udc80", "", good.replace("a", "A", 1)]
+    for text in texts:
+        assert all_digests([good, text]) is bool(SHA256_RE.fullmatch(text)), repr(text)
+    assert all_digests([]) and all_digests([good] * 3)
+
+
+@pytest.mark.parametrize(("urls", "ok"), [
+    ([], True), (["https://a/x", "http://b/y"], True), (["https://a/x\nhttps://b"], False),
+    (["ftp://a/x"], False), (["xhttps://a"], False), (["https:/a"], False),
+    (["https://a", "HTTPS://b"], False)])
+def test_urls_must_all_be_http_without_a_newline(urls: list[str], ok: bool) -> None:
+    assert all_http(urls) is ok
+
+
+def test_plain_keys_agrees_with_the_plain_key_pattern_key_by_key() -> None:
+    """GIVEN 20,000 random keys over the characters that matter (dots, slashes, newlines,
+    non-ASCII word characters, a NUL) THEN the regex-free bulk check says exactly what
+    PLAIN_KEY_RE.fullmatch says of each key."""
+    keys = corpus("aZ0_.-/@+~:\n \u00e9\u0660\\\x00", 20_000, 7, seed=20261201)
+    for key in keys:
+        record = ManifestRecord(schema=1, bottles={"f": ManifestEntryRecord("a" * 64, key)})
+        assert plain_keys(record) is bool(PLAIN_KEY_RE.fullmatch(key)), repr(key)
+    both = ManifestRecord(schema=1, bottles={
+        "f": ManifestEntryRecord("a" * 64, "bottles/f"), "g": ManifestEntryRecord("a" * 64, ".g")})
+    assert not plain_keys(both)

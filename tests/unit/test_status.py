@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from bottlesync import status as status_module
 from bottlesync.commit import record_key
-from bottlesync.manifest import commit_entries
-from bottlesync.status import build_status, state_of, write_status
+from bottlesync.manifest import commit_entries, load_sizes
+from bottlesync.status import TALLY_KEY, build_status, state_of, write_status
 from bottlesync.status_page import client_settings, render_page
 from bottlesync.storage import LocalStorage
 
@@ -103,3 +104,42 @@ def test_client_settings_follow_the_layout_and_the_api(layout: str, api: bool,
     """The exact lines to copy, from public_url (trailing slash ignored)."""
     status = {"public_url": "https://m.test/x/", "layout": layout, "api_mirrored": api}
     assert client_settings(status) == lines
+
+
+def test_per_tag_figures_are_tallied_again_only_when_the_manifest_changed(
+        store: LocalStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a status already built WHEN built again with the manifest unchanged THEN the
+    figures come from the tally kept beside the manifest's etag (the manifest is not decoded);
+    WHEN a bottle lands THEN they are tallied again and include it."""
+    first = build_status(store, now=NOW, public_url=None)
+    decoded: list[object] = []
+    real = load_sizes
+
+    def counted(storage: LocalStorage) -> dict[str, Any]:
+        decoded.append(storage)
+        return real(storage)
+
+    monkeypatch.setattr(status_module, "load_sizes", counted)
+    assert build_status(store, now=NOW, public_url=None)["per_tag"] == first["per_tag"]
+    assert decoded == []
+    commit_entries(store, {"d-1.x86_64_linux.bottle.tar.gz": {
+        "sha256": "b" * 64, "size": 7, "key": "bottles/d-1.x86_64_linux.bottle.tar.gz",
+        "synced_at": "x", "run_id": "r"}}, now="y")
+    again = build_status(store, now=NOW, public_url=None)
+    assert decoded == [store]
+    assert again["per_tag"]["x86_64_linux"] == {"bottles": 2, "bytes": 12}
+    assert (again["bottles"], again["bytes"]) == (4, 42)
+
+
+@pytest.mark.parametrize("tally", [b"not json", b'{"manifest_etag": 1}', b"[]",
+                                   b'{"manifest_etag": "E", "per_tag": {"all": {"bottles": "9"}}}'])
+def test_a_damaged_or_foreign_tally_is_recomputed(store: LocalStorage, tally: bytes) -> None:
+    """GIVEN a tally that is not ours (damaged, or naming another etag) THEN the figures come
+    from the manifest itself, and the tally is rewritten."""
+    build_status(store, now=NOW, public_url=None)
+    etag = json.loads((store.root / TALLY_KEY).read_bytes())["manifest_etag"]
+    store.put_bytes(TALLY_KEY, tally.replace(b'"E"', json.dumps(etag).encode()))
+    status = build_status(store, now=NOW, public_url=None)
+    assert status["per_tag"] == {"arm64_sequoia": {"bottles": 2, "bytes": 30},
+                                 "x86_64_linux": {"bottles": 1, "bytes": 5}}
+    assert json.loads((store.root / TALLY_KEY).read_bytes())["per_tag"] == status["per_tag"]

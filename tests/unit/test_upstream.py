@@ -17,6 +17,7 @@ from bottlesync.upstream import (
     MAX_REDIRECTS,
     OCI_INDEX,
     HostPolicy,
+    OnFirstUse,
     Throttle,
     Upstream,
     is_loopback,
@@ -385,3 +386,39 @@ def test_netrc_never_adds_credentials_even_when_trusting_the_environment(
     with Upstream(replace(settings, trust_env=True)) as upstream:
         assert fetch(upstream, bottle_url(homebrew)) == homebrew.blob("wget", "arm64_sequoia")
     assert homebrew.auth_leaks == []
+
+
+def test_the_transport_is_made_once_by_the_first_of_many_threads() -> None:
+    """GIVEN 16 threads asking for the transport at once THEN one is made and all share it;
+    closing an Upstream that never sent a request makes none."""
+    made: list[object] = []
+    started = threading.Barrier(16)
+
+    def make() -> Any:
+        made.append(object())
+        return made[-1]
+
+    lazy = OnFirstUse(make)
+    seen: list[object] = []
+
+    def ask() -> None:
+        started.wait()
+        seen.append(lazy.get())
+
+    threads = [threading.Thread(target=ask) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(made) == 1 and seen == made * 16
+    idle = OnFirstUse(make)
+    idle.close()
+    assert len(made) == 1
+
+
+def test_an_upstream_makes_its_transport_only_when_it_sends(homebrew: FakeHomebrew,
+                                                            settings: Settings) -> None:
+    with Upstream(settings) as client:
+        assert client._transport._made is None
+        assert client.get_bytes(homebrew.source_url, "catalogue")
+        assert client._transport._made is not None
