@@ -12,14 +12,6 @@ from typing import Any
 
 from bottlesync.config import GIB, parse_size
 from bottlesync.errors import ConfigError
-from bottlesync.export import export_delta
-from bottlesync.importer import import_delta
-from bottlesync.plan import iso
-from bottlesync.prune import PruneRequest, iter_lines, run_prune
-from bottlesync.status import write_status
-from bottlesync.storage import open_storage
-from bottlesync.units import human_bytes
-from bottlesync.upstream import Upstream
 
 COMMANDS = ("export", "import", "prune")
 
@@ -63,8 +55,20 @@ def add_parsers(commands: Any, common: Any) -> None:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Dispatch one of COMMANDS; errors propagate to cli.main (exit 2, or 1 when partial)."""
+    """Dispatch one of COMMANDS; errors propagate to cli.main (exit 2, or 1 when partial).
+
+    The domain is imported here, not at the top: building the parser (every command) must not
+    cost a sync the air-gap modules' imports.
+    """
     from bottlesync.cli import resolve_settings
+    from bottlesync.export import export_delta
+    from bottlesync.importer import import_delta
+    from bottlesync.plan import iso
+    from bottlesync.prune import PruneRequest, iter_lines, run_prune
+    from bottlesync.status import write_status
+    from bottlesync.storage import open_storage
+    from bottlesync.units import human_bytes
+    from bottlesync.upstream import Upstream
 
     settings = resolve_settings(args, env)
     storage = open_storage(settings.dest)

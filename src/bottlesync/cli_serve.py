@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bottlesync.errors import ConfigError
-from bottlesync.serve import MirrorServer
 from bottlesync.storage import LocalStorage, open_storage
+
+if TYPE_CHECKING:  # the server is imported when serving: every other command skips http.server
+    from bottlesync.serve import MirrorServer
 
 
 def add_parser(commands: Any) -> None:
@@ -22,6 +24,8 @@ def add_parser(commands: Any) -> None:
 
 def make_server(dest: str, bind: str, port: int) -> MirrorServer:
     """A bound server for an existing local mirror; ConfigError names what is wrong."""
+    from bottlesync.serve import MirrorServer
+
     storage = open_storage(dest)
     if not isinstance(storage, LocalStorage):
         raise ConfigError(f"--dest {dest}: serve needs a local directory (S3: use CloudFront)")
