@@ -28,6 +28,7 @@ class LocalStorage:
         self.base = str(root)
         self._writing = threading.Lock()
         self._writer: IO[str] | None = None
+        self._etags: dict[str, tuple[tuple[int, ...], str]] = {}  # key -> (file identity, etag)
 
     def describe(self, key: str) -> str:
         return str(self.root / check_key(key))
@@ -68,12 +69,29 @@ class LocalStorage:
 
     def get(self, key: str) -> Stored | None:
         try:
-            data = self._path(key).read_bytes()
+            with self._path(key).open("rb") as fh:
+                identity = _identity(os.fstat(fh.fileno()))
+                data = fh.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise StorageError(f"{self.describe(key)}: cannot read: {exc.strerror}") from None
-        return Stored(data, hashlib.sha256(data).hexdigest())
+        stored = Stored(data, hashlib.sha256(data).hexdigest())
+        self._etags[key] = (identity, stored.etag)
+        return stored
+
+    def etag(self, key: str) -> str | None:
+        try:
+            identity = _identity(self._path(key).stat())
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StorageError(f"{self.describe(key)}: cannot read: {exc.strerror}") from None
+        known = self._etags.get(key)
+        if known is not None and known[0] == identity:
+            return known[1]  # the very file this storage read (every write is a new inode)
+        stored = self.get(key)
+        return stored.etag if stored is not None else None
 
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         try:
@@ -207,3 +225,7 @@ def _fsync_dir(path: Path) -> None:
     finally:
         os.close(fd)
 
+
+def _identity(info: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file is replaced or written: inode, size, mtime and ctime."""
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns

@@ -54,6 +54,23 @@ class S3Storage:
         except BotoCoreError as exc:
             raise self._error(exc, key, "read") from None
 
+    def etag(self, key: str) -> str | None:
+        head = self._head(key)
+        return str(head["ETag"]) if head is not None else None
+
+    def _head(self, key: str) -> Any:
+        """The object's HEAD (ETag, Metadata), or None when absent."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as exc:
+            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise self._error(exc, key, "read") from None
+        except BotoCoreError as exc:
+            raise self._error(exc, key, "read") from None
+
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -124,16 +141,9 @@ class S3Storage:
         return size
 
     def stored_sha256(self, key: str) -> str | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise self._error(exc, key, "read") from None
-        except BotoCoreError as exc:
-            raise self._error(exc, key, "read") from None
+        head = self._head(key)
+        if head is None:
+            return None
         recorded = head.get("Metadata", {}).get("sha256")
         return recorded if isinstance(recorded, str) else None
 

@@ -80,8 +80,7 @@ def build_status(storage: Storage, *, now: datetime, public_url: str | None) -> 
 def per_tag(storage: Storage) -> dict[str, dict[str, int]]:
     """Bottles and bytes per tag, tallied again only when the manifest changed (its etag):
     a no-op run must not decode a 13 MB manifest just to print the same figures."""
-    stored = storage.get(MANIFEST_KEY)
-    etag = stored.etag if stored is not None else None
+    etag = storage.etag(MANIFEST_KEY)
     cached = storage.get(TALLY_KEY)
     if cached is not None:
         try:

@@ -53,6 +53,10 @@ class Storage(Protocol):
     def get(self, key: str) -> Stored | None:
         """The whole object and its etag, or None when absent."""
 
+    def etag(self, key: str) -> str | None:
+        """What get(key).etag would be, without reading the object when that can be avoided
+        (None when absent)."""
+
     def iter_chunks(self, key: str) -> Iterator[bytes]:
         """Stream an object (for re-hashing); StorageError when absent."""
 

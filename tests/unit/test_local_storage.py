@@ -160,3 +160,27 @@ def test_local_rejects_unsafe_keys_everywhere(tmp_path: Path) -> None:
         with pytest.raises(UnsafeKey):
             call()
     assert not (tmp_path / "x").exists()
+
+
+def test_local_etag_is_the_gets_and_reads_only_a_changed_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a file this storage has read THEN etag() answers from its identity without
+    reading it again; once the file is replaced (here by another LocalStorage, as a concurrent
+    writer would) THEN etag() reads it and names the new content."""
+    store, other = LocalStorage(tmp_path), LocalStorage(tmp_path)
+    assert store.etag("bottles_hash.json") is None
+    store.put_bytes("bottles_hash.json", b"v1")
+    first = store.get("bottles_hash.json")
+    assert first is not None and first.etag == digest(b"v1")
+    reads: list[str] = []
+    real_get = LocalStorage.get
+
+    def counted(self: LocalStorage, key: str) -> Any:
+        reads.append(key)
+        return real_get(self, key)
+
+    monkeypatch.setattr(LocalStorage, "get", counted)
+    assert store.etag("bottles_hash.json") == first.etag and reads == []
+    other.put_bytes("bottles_hash.json", b"v2")
+    assert store.etag("bottles_hash.json") == digest(b"v2") and reads == ["bottles_hash.json"]
+    assert store.etag("bottles_hash.json") == digest(b"v2") and len(reads) == 1

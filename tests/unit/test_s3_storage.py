@@ -209,3 +209,14 @@ def test_s3_memory_stays_flat_under_a_hostile_size(monkeypatch: pytest.MonkeyPat
     finally:
         tracemalloc.stop()
     assert peak < 12 * MIB
+
+
+def test_s3_etag_is_the_gets_without_the_body(s3: Any) -> None:
+    """GIVEN the manifest written twice THEN etag() names what get() would, from a HEAD alone;
+    an absent key has none."""
+    store = S3Storage(BUCKET, "p", client=s3)
+    assert store.etag("bottles_hash.json") is None
+    first = store.put_if_match("bottles_hash.json", b"v1", None)
+    assert store.etag("bottles_hash.json") == first == store.get("bottles_hash.json").etag  # type: ignore[union-attr]
+    second = store.put_if_match("bottles_hash.json", b"v2", first)
+    assert store.etag("bottles_hash.json") == second != first
