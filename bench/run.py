@@ -79,11 +79,12 @@ class Row:
     counts: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     timed: bool = True  # a figure judged at full scale only (False: a correctness check)
+    gate: bool = True  # False: a target reported beside the figure, never failing the run
 
     def cells(self) -> list[str]:
         """The printed columns."""
         ratio = "" if self.ratio is None else f"{self.ratio:.2f}"
-        met = {True: "yes", False: "NO", None: "-"}[self.met]
+        met = {True: "yes", False: "NO" if self.gate else "no (target)", None: "-"}[self.met]
         return [self.name, self.figure, self.baseline, ratio, self.goal, met]
 
 
@@ -206,7 +207,8 @@ def bench_estimate(scale: Scale, out: Path) -> list[Row]:
     rows = [Row(f"estimate: initial sync on {p.route}", f"{estimate.hours(p.seconds)}, "
                 f"${p.dollars:.2f}", f"{estimate.FULL_BOTTLES} bottles, {counts['gb']} GB",
                 None, "< 30 min, < $5",
-                p.seconds < estimate.TARGET_S and p.dollars < estimate.TARGET_USD, counts)
+                p.seconds < estimate.TARGET_S and p.dollars < estimate.TARGET_USD, counts,
+                gate=False)  # goal 4 is the estimate; the operators' target is reported
             for p in estimate.project(per_bottle)]
     idle, without = estimate.price_idle_month()
     rows.append(Row("cost: idle month, every 15 min", f"${idle:.2f} (304 runs)",
@@ -448,7 +450,12 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.md").write_text(f"{text}\n\n{machine}\n")
     (args.out / "results.json").write_text(json.dumps(
         [r.__dict__ for r in rows], indent=1, default=str))
-    return 0 if all(r.met is not False for r in rows) else 1
+    return verdict(rows)
+
+
+def verdict(rows: list[Row]) -> int:
+    """The exit status: 1 when a goal (a gating row) is missed."""
+    return 0 if all(r.met is not False for r in rows if r.gate) else 1
 
 
 if __name__ == "__main__":

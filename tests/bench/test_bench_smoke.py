@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench import generate
-from bench.run import SMOKE, Row, main, run, table
+from bench.run import SMOKE, Row, main, run, table, verdict
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +150,14 @@ def test_manifest_covers_all_but_the_missing_formulae() -> None:
     current = {file for f in formulae for file, _sha, _size in f.files()}
     assert skipped and not skipped & set(doc["bottles"])
     assert current - skipped <= set(doc["bottles"])
+
+
+def test_a_missed_goal_fails_the_run_a_missed_target_does_not() -> None:
+    """GIVEN a row whose goal is missed THEN exit 1; GIVEN only an estimate missing the
+    operators' target (a reported target, gate off) THEN exit 0, the table still saying so."""
+    def row(met: bool, gate: bool) -> Row:
+        return Row("r", "1 s", "", None, "< 30 min", met, gate=gate)
+
+    assert verdict([row(True, True), row(False, False)]) == 0
+    assert verdict([row(False, True), row(True, False)]) == 1
+    assert "no (target)" in table([row(False, False)]) and "NO" in table([row(False, True)])
