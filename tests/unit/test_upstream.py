@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -399,17 +400,13 @@ def test_the_transport_is_made_once_by_the_first_of_many_threads() -> None:
         return made[-1]
 
     lazy = OnFirstUse(make)
-    seen: list[object] = []
 
-    def ask() -> None:
+    def ask(_: int) -> object:
         started.wait()
-        seen.append(lazy.get())
+        return lazy.get()
 
-    threads = [threading.Thread(target=ask) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        seen = list(pool.map(ask, range(16)))
     assert len(made) == 1 and seen == made * 16
     idle = OnFirstUse(make)
     idle.close()
