@@ -137,7 +137,7 @@ def commit_run(storage: Storage, run_id: str, *, now: datetime | None = None,
         else:
             failures.append(Failure(item.bottle.file, "NoResult",
                                     f"{item.bottle.file}: no worker reported a result"))
-    if entries or storage.stored_sha256(MANIFEST_KEY) is None:  # a seeded-only run too
+    if entries or storage.etag(MANIFEST_KEY) is None:  # a seeded-only run too
         commit_entries(storage, entries, now=iso(when), sleep=sleep or time.sleep)
     published = publish_indexes(storage, run_id, items, set(entries), summary["layout"])
     api = publish_api(storage, run_id, items, set(entries), failures)

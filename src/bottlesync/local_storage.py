@@ -7,9 +7,9 @@ import errno
 import fcntl
 import hashlib
 import os
+import secrets
 import stat
 import threading
-import uuid
 import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -37,7 +37,7 @@ class LocalStorage:
         return self.root / check_key(key)
 
     def _tmp(self) -> Path:
-        return self._ready() / f"{uuid.uuid4().hex}.part"
+        return self._ready() / f"{secrets.token_hex(16)}.part"
 
     def _ready(self) -> Path:
         """The temp directory; on the first write, check the jail before touching anything."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +49,8 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     value = value.strip()
     if value.isdigit():
         return float(value)
+    import email.utils  # only an HTTP-date needs it (~8 ms of imports every run would pay)
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
