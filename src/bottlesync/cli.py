@@ -15,7 +15,13 @@ from typing import Any
 
 from bottlesync import __version__
 from bottlesync.bottle import LAYOUTS
-from bottlesync.config import TOKEN_VARIABLE, ConfigFile, Settings, load_config, uses_network_env
+from bottlesync.config import (
+    TOKEN_VARIABLE,
+    ConfigFile,
+    Settings,
+    from_network_env,
+    load_config,
+)
 from bottlesync.deploy import render_section, stack_parameters
 from bottlesync.errors import BottlesyncError, ConfigError, ManifestConflict, StorageError
 from bottlesync.mirror import Progress
@@ -95,8 +101,7 @@ def resolve_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
              ("source", "dest", "layout", "tags", "formulae", "concurrency", "seed_manifest")}
     settings = Settings.from_mapping({k: v for k, v in flags.items() if v is not None},
                                      "command line", base=settings)
-    if uses_network_env(env) and not settings.trust_env:
-        settings = replace(settings, trust_env=True)
+    settings = from_network_env(settings, env, {"ca_bundle"} if settings.ca_bundle else ())
     if flags["tags"]:  # a tag asked for by name must exist; a configured one is only noted
         settings = replace(settings, strict_tags=True)
     if env.get(TOKEN_VARIABLE):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ class Settings:
     max_retry_after: float = 60.0
     backoff_base: float = 0.5
     trust_env: bool = False
+    ca_bundle: str | None = None  # a PEM bundle to verify https against instead of certifi's
     api: bool = True
     api_public_key: str | None = None
     registry_hosts: tuple[str, ...] = ("ghcr.io",)
@@ -95,10 +96,7 @@ class Settings:
                 if problem is not None:  # name the variable the user set, not only the key
                     raise ConfigError(f"environment variable {name}: "
                                       f"{problem.removeprefix('sync.')}")
-        settings = cls.from_mapping(raw, "environment")
-        if uses_network_env(env) and "trust_env" not in raw:
-            settings = replace(settings, trust_env=True)
-        return settings
+        return from_network_env(cls.from_mapping(raw, "environment"), env, raw)
 
     def to_env(self) -> dict[str, str]:
         """The BOTTLESYNC_* variables that `from_env` reads back (for the container overrides)."""
@@ -131,13 +129,26 @@ _FLOATS = {"connect_timeout", "read_timeout", "max_retry_after", "backoff_base",
            "max_failure_rate"}
 _SIZES = {"ecs_threshold", "max_bottle_size"}
 _BOOLS = {"skip_deprecated", "skip_disabled", "trust_env", "api", "strict_tags"}
-NETWORK_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy",
-                               "requests_ca_bundle", "curl_ca_bundle"})
+PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy", "no_proxy"})
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")  # requests' own order
 
 
-def uses_network_env(env: Mapping[str, str]) -> bool:
-    """True when proxy or CA-bundle variables are set, so HTTP must honour the environment."""
-    return any(name.lower() in NETWORK_VARIABLES and value for name, value in env.items())
+def uses_proxy_env(env: Mapping[str, str]) -> bool:
+    """True when proxy variables are set, so requests (which knows them) must send."""
+    return any(name.lower() in PROXY_VARIABLES and value for name, value in env.items())
+
+
+def from_network_env(settings: Settings, env: Mapping[str, str],
+                     chosen: Collection[str]) -> Settings:
+    """The edge's reading of the network variables, unless `chosen` (what the user set)
+    decides: proxies turn trust_env on; a CA bundle variable names the bundle the lean
+    transport verifies against (a bundle alone does not need requests)."""
+    if uses_proxy_env(env) and "trust_env" not in chosen:
+        settings = replace(settings, trust_env=True)
+    bundle = next((env[name] for name in CA_VARIABLES if env.get(name)), None)
+    if bundle and "ca_bundle" not in chosen:
+        settings = replace(settings, ca_bundle=bundle)
+    return settings
 
 
 def _from_text(name: str, text: str, variable: str) -> Any:

@@ -3,8 +3,8 @@
 Upstream decides where a request may go and with which credential; a transport only sends it.
 The lean one drives urllib3 directly: requests' per-request work (merging session settings,
 hooks, cookie jars, re-reading the environment) was a third of the CPU of a small bottle. Only
-when the edge saw proxy or CA-bundle variables (Settings.trust_env) does a requests.Session
-send, because requests knows how to honour them.
+when the edge saw proxy variables (Settings.trust_env) does a requests.Session send, because
+requests knows how to honour them; a CA bundle alone is handed to the pool (Settings.ca_bundle).
 """
 
 from __future__ import annotations
@@ -87,9 +87,10 @@ class LeanTransport:
 
     errors, unresolvable = NETWORK_ERRORS, UNRESOLVABLE
 
-    def __init__(self, pool_size: int, timeout: tuple[float, float], user_agent: str) -> None:
+    def __init__(self, pool_size: int, timeout: tuple[float, float], user_agent: str,
+                 ca_bundle: str | None = None) -> None:
         self.poolmanager = urllib3.PoolManager(num_pools=8, maxsize=pool_size, block=False,
-                                         retries=False, ca_certs=certifi.where())
+                                         retries=False, ca_certs=ca_bundle or certifi.where())
         self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
         self._base = {"User-Agent": user_agent, "Accept": "*/*", "Connection": "keep-alive"}
 
@@ -114,7 +115,8 @@ class EnvTransport:
 
     errors, unresolvable = NETWORK_ERRORS, UNRESOLVABLE  # requests' own errors are OSErrors
 
-    def __init__(self, pool_size: int, timeout: tuple[float, float], user_agent: str) -> None:
+    def __init__(self, pool_size: int, timeout: tuple[float, float], user_agent: str,
+                 ca_bundle: str | None = None) -> None:
         import requests  # only runs that trust the environment pay for importing requests
         from requests.adapters import HTTPAdapter
 
@@ -124,6 +126,8 @@ class EnvTransport:
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = user_agent
         self._session.trust_env = True
+        if ca_bundle:  # configured: beats the variables requests would read
+            self._session.verify = ca_bundle
         self._session.auth = _no_netrc  # credentials come from us alone, never from ~/.netrc
         self._timeout = timeout
 
@@ -143,10 +147,10 @@ class EnvTransport:
 
 
 def transport_for(trust_env: bool, pool_size: int, timeout: tuple[float, float],
-                  user_agent: str) -> Transport:
-    """The lean transport, or the environment-aware one when the edge saw proxy/CA variables."""
+                  user_agent: str, ca_bundle: str | None = None) -> Transport:
+    """The lean transport, or the environment-aware one when the edge saw proxy variables."""
     kind = EnvTransport if trust_env else LeanTransport
-    return kind(pool_size, timeout, user_agent)
+    return kind(pool_size, timeout, user_agent, ca_bundle)
 
 
 def _no_netrc(request: PreparedRequest) -> PreparedRequest:

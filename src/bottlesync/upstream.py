@@ -243,7 +243,7 @@ def _transport_for(settings: Settings, timeout: tuple[float, float]) -> Transpor
     from bottlesync.transport import transport_for
 
     return transport_for(settings.trust_env, small_requests(settings.concurrency), timeout,
-                         f"bottlesync/{__version__}")
+                         f"bottlesync/{__version__}", settings.ca_bundle)
 
 
 def parse_index(data: bytes, what: str) -> dict[str, Any]:

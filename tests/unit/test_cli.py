@@ -189,3 +189,12 @@ def test_unreadable_catalogue_exits_2_and_writes_nothing(
                        str(tmp_path / "mirror"))
     assert code == EXIT_USAGE and "is not JSON" in err
     assert not (tmp_path / "mirror").exists()
+
+
+def test_a_ca_bundle_variable_keeps_the_lean_transport_and_a_proxy_does_not() -> None:
+    """GIVEN REQUESTS_CA_BUNDLE THEN the sync verifies against it without requests; GIVEN a
+    proxy variable THEN requests sends (it knows proxies)."""
+    bundle = settings_for(["sync"], {"REQUESTS_CA_BUNDLE": "/etc/corp.pem"})
+    assert (bundle.trust_env, bundle.ca_bundle) == (False, "/etc/corp.pem")
+    proxy = settings_for(["sync"], {"HTTPS_PROXY": "http://proxy.corp:3128"})
+    assert (proxy.trust_env, proxy.ca_bundle) == (True, None)

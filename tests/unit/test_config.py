@@ -222,17 +222,23 @@ def test_load_config_missing_and_empty(tmp_path: Path) -> None:
     assert empty.environments == {}
 
 
-@pytest.mark.parametrize(("env", "trusted"), [
-    ({}, False),
-    ({"HTTPS_PROXY": "http://proxy.corp:3128"}, True),
-    ({"https_proxy": ""}, False),
-    ({"REQUESTS_CA_BUNDLE": "/etc/corp-ca.pem"}, True),
-    ({"HTTPS_PROXY": "http://proxy.corp:3128", "BOTTLESYNC_TRUST_ENV": "false"}, False),
+@pytest.mark.parametrize(("env", "trusted", "bundle"), [
+    ({}, False, None),
+    ({"HTTPS_PROXY": "http://proxy.corp:3128"}, True, None),
+    ({"https_proxy": ""}, False, None),
+    ({"REQUESTS_CA_BUNDLE": "/etc/corp-ca.pem"}, False, "/etc/corp-ca.pem"),
+    ({"CURL_CA_BUNDLE": "/etc/b.pem", "REQUESTS_CA_BUNDLE": "/etc/a.pem"}, False, "/etc/a.pem"),
+    ({"CURL_CA_BUNDLE": "/etc/b.pem", "BOTTLESYNC_CA_BUNDLE": "/etc/mine.pem"}, False,
+     "/etc/mine.pem"),
+    ({"HTTPS_PROXY": "http://proxy.corp:3128", "BOTTLESYNC_TRUST_ENV": "false"}, False, None),
 ])
-def test_proxy_and_ca_variables_switch_trust_env_on_at_the_edge(env: dict[str, str],
-                                                                 trusted: bool) -> None:
-    """GIVEN proxy/CA variables THEN Settings says so (the domain never reads os.environ)."""
-    assert Settings.from_env(env).trust_env is trusted
+def test_proxy_and_ca_variables_are_read_at_the_edge(env: dict[str, str], trusted: bool,
+                                                     bundle: str | None) -> None:
+    """GIVEN proxy variables THEN trust_env (requests sends); GIVEN a CA bundle variable THEN
+    ca_bundle names it (the lean transport verifies against it), in requests' order, unless
+    set explicitly (the domain never reads os.environ)."""
+    settings = Settings.from_env(env)
+    assert (settings.trust_env, settings.ca_bundle) == (trusted, bundle)
 
 
 @pytest.mark.parametrize("doc", [

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,6 +13,10 @@ from typing import Any, cast
 
 import pytest
 import urllib3.exceptions
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from bottlesync.config import Settings
 from bottlesync.transport import (
@@ -156,3 +163,52 @@ def test_a_reset_while_draining_is_not_an_error() -> None:
     raw = Trickle(fail_at=3)
     Reply(cast(Any, raw), "http://127.0.0.1/hop").release()
     assert raw.closed and raw.reads == 3
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """An https server on 127.0.0.1 with a certificate of its own CA: (its /blob URL, the CA's
+    PEM bundle)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bottlesync test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .sign(key, hashes.SHA256()))
+    bundle, secret = tmp_path / "ca.pem", tmp_path / "key.pem"
+    bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    secret.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                         serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
+    httpd = Server(("127.0.0.1", 0), Handler)
+    httpd.ports, httpd.auth, httpd.redirect_body = [], [], 0
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(bundle, secret)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}/blob", bundle
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_ca_bundle_is_what_the_lean_transport_verifies_against(
+        tls_server: tuple[str, Path]) -> None:
+    """GIVEN an https server whose CA only the configured bundle holds THEN the lean transport
+    reaches it with that bundle, and refuses it with certifi's (no verification is skipped)."""
+    url, bundle = tls_server
+    trusting = LeanTransport(2, (5.0, 5.0), "ua", ca_bundle=str(bundle))
+    reply = trusting.get(url, {})
+    assert (reply.status, reply.read1(1 << 20)) == (200, BODY)
+    reply.close()
+    trusting.close()
+    default = LeanTransport(2, (5.0, 5.0), "ua")
+    with pytest.raises(default.errors, match="CERTIFICATE_VERIFY_FAILED"):
+        default.get(url, {})
+    default.close()
