@@ -6,8 +6,8 @@ import gc
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,10 +113,12 @@ class Plan:
 
 def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now: datetime,
                run_id: str | None = None, s3_client: Any = None,
-               catalogue: bytes | None = None) -> Plan:
+               catalogue: bytes | None = None, pool: Executor | None = None,
+               on_sized: Callable[[list[PlanItem]], None] | None = None) -> Plan:
     """Fetch and validate the catalogue, read the manifests, select, diff, size; writes nothing.
 
     `catalogue`: the source's bytes when the caller already fetched them (conditionally).
+    `pool`, `on_sized`: see sized_items (a local sync overlaps sizing and mirroring).
     """
     with gc_paused():
         catalog = (load_catalog(settings.source, upstream) if catalogue is None
@@ -133,11 +135,9 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
         to_fetch = [b for b in missing if b.file in copies or seed.get(b.file) != b.sha256]
     api = (fetch_api(settings, upstream, catalog, (b.name for b in wanted))
            if settings.api else None)
-    sizes, indexes = fetch_indexes(to_fetch, upstream, settings.concurrency)
     day = f"{now.astimezone(UTC):%Y-%m-%d}"
-    items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file),
-                      copy_from=copies.get(b.file)) for b in to_fetch]
-    items, oversized = refuse_oversized(items, settings.max_bottle_size)
+    items, oversized, indexes = sized_items(to_fetch, copies, settings, day, upstream,
+                                            pool=pool, on_sized=on_sized)
     return Plan(run_id=run_id or new_run_id(now), created_at=iso(now), source=settings.source,
                 base=storage.base, layout=settings.layout, selected=len(wanted),
                 present=len(wanted) - len(missing), items=items,
@@ -165,9 +165,53 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def fetch_indexes(bottles: Iterable[Bottle], upstream: Upstream,
-                  concurrency: int) -> tuple[dict[str, int], dict[str, bytes]]:
-    """One OCI index request per formula version: file -> size, and "<image>/<vr>" -> raw index.
+def sized_items(bottles: list[Bottle], copies: dict[str, str], settings: Settings, day: str,
+                upstream: Upstream, *, pool: Executor | None = None,
+                on_sized: Callable[[list[PlanItem]], None] | None = None,
+                ) -> tuple[list[PlanItem], list[Failure], dict[str, bytes]]:
+    """Plan items in `bottles` order sized from their OCI indexes, the oversized ones refused,
+    and the raw indexes; `on_sized` gets each formula version's kept items as soon as its
+    index answered (a local sync starts mirroring them while other indexes are in flight)."""
+    kept: dict[str, PlanItem] = {}
+    refused: dict[str, Failure] = {}
+    indexes: dict[str, bytes] = {}
+    with _workers(pool, settings.concurrency) as workers:
+        for group in sized_groups(bottles, upstream, workers):
+            indexes.update(group.index)
+            items, oversized = refuse_oversized(
+                [PlanItem(b, key_for(b, settings.layout, day), group.sizes.get(b.file),
+                          copy_from=copies.get(b.file)) for b in group.bottles],
+                settings.max_bottle_size)
+            kept.update((item.bottle.file, item) for item in items)
+            refused.update((failure.bottle, failure) for failure in oversized)
+            if on_sized is not None and items:
+                on_sized(items)
+    return ([kept[b.file] for b in bottles if b.file in kept],
+            [refused[b.file] for b in bottles if b.file in refused], indexes)
+
+
+@contextmanager
+def _workers(pool: Executor | None, concurrency: int) -> Iterator[Executor]:
+    """The caller's shared pool, or one of our own for the index requests alone."""
+    if pool is not None:
+        yield pool
+        return
+    with ThreadPoolExecutor(max_workers=small_requests(concurrency)) as own:
+        yield own
+
+
+@dataclass(frozen=True)
+class SizedGroup:
+    """The bottles of one formula version and what its OCI index said (nothing when it failed)."""
+
+    bottles: list[Bottle]
+    sizes: dict[str, int]  # file -> sh.brew.bottle.size
+    index: dict[str, bytes]  # "<image>/<vr>" -> raw OCI index
+
+
+def sized_groups(bottles: Iterable[Bottle], upstream: Upstream, pool: Executor
+                 ) -> Iterator[SizedGroup]:
+    """One OCI index request per formula version on `pool`; each group as soon as it answered.
 
     A failed or malformed index leaves those sizes unknown and nothing to publish.
     """
@@ -175,27 +219,24 @@ def fetch_indexes(bottles: Iterable[Bottle], upstream: Upstream,
     for b in bottles:
         ref = f"{b.pkgver}.{b.tag}" + (f".{b.rebuild}" if b.rebuild > 0 else "")
         groups.setdefault((b.root_url, b.image, b.version_rebuild), {})[ref] = b
+    futures = [pool.submit(_size_group, upstream, *key, by_ref) for key, by_ref in groups.items()]
+    for future in as_completed(futures):
+        yield future.result()
 
-    def one(group: tuple[tuple[str, str, str], dict[str, Bottle]]
-            ) -> tuple[dict[str, int], dict[str, bytes]]:
-        (root_url, image, version_rebuild), by_ref = group
-        refs = {ref: b.tag for ref, b in by_ref.items()}
-        try:
-            raw = upstream.oci_index(root_url, image, version_rebuild)
-            sizes = index_sizes(raw, refs, f"OCI index of {image} {version_rebuild}")
-        except BottlesyncError as exc:
-            log.warning("size of %s unknown: %s", image, exc)
-            return {}, {}
-        return ({b.file: sizes[b.tag] for b in by_ref.values() if b.tag in sizes},
-                {f"{image}/{version_rebuild}": raw})
 
-    sizes: dict[str, int] = {}
-    indexes: dict[str, bytes] = {}
-    with ThreadPoolExecutor(max_workers=small_requests(concurrency)) as pool:
-        for group_sizes, group_index in pool.map(one, groups.items()):
-            sizes.update(group_sizes)
-            indexes.update(group_index)
-    return sizes, indexes
+def _size_group(upstream: Upstream, root_url: str, image: str, version_rebuild: str,
+                by_ref: dict[str, Bottle]) -> SizedGroup:
+    """Fetch and read one OCI index for the bottles it lists (by ref name)."""
+    bottles = list(by_ref.values())
+    refs = {ref: b.tag for ref, b in by_ref.items()}
+    try:
+        raw = upstream.oci_index(root_url, image, version_rebuild)
+        sizes = index_sizes(raw, refs, f"OCI index of {image} {version_rebuild}")
+    except BottlesyncError as exc:
+        log.warning("size of %s unknown: %s", image, exc)
+        return SizedGroup(bottles, {}, {})
+    return SizedGroup(bottles, {b.file: sizes[b.tag] for b in bottles if b.tag in sizes},
+                      {f"{image}/{version_rebuild}": raw})
 
 
 def index_stash_key(run_id: str, image: str, version_rebuild: str) -> str:
