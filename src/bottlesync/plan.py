@@ -6,24 +6,23 @@ import gc
 import json
 import logging
 import secrets
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bottlesync.api import ApiFiles, fetch_api, stash_prefix
-from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, in_layout, is_layout_key, key_for
+from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, in_layout, is_layout_key
 from bottlesync.catalog import catalog_from, load_catalog
 from bottlesync.config import Settings
-from bottlesync.errors import BottlesyncError, Failure, InvalidInput
+from bottlesync.errors import Failure, InvalidInput
 from bottlesync.manifest import load_present, load_seed
-from bottlesync.pacing import small_requests
 from bottlesync.selection import select, tag_problem, unbottled
+from bottlesync.sizing import sized_items
 from bottlesync.storage import Storage
-from bottlesync.transfer import refuse_oversized
-from bottlesync.upstream import Upstream, index_sizes
+from bottlesync.upstream import Upstream
 
 log = logging.getLogger(__name__)
 ROUTES = ("none", "lambda", "ecs")
@@ -118,7 +117,7 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
     """Fetch and validate the catalogue, read the manifests, select, diff, size; writes nothing.
 
     `catalogue`: the source's bytes when the caller already fetched them (conditionally).
-    `pool`, `on_sized`: see sized_items (a local sync overlaps sizing and mirroring).
+    `pool`, `on_sized`: see sizing.sized_items (a local sync overlaps sizing and mirroring).
     """
     with gc_paused():
         catalog = (load_catalog(settings.source, upstream) if catalogue is None
@@ -163,80 +162,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def sized_items(bottles: list[Bottle], copies: dict[str, str], settings: Settings, day: str,
-                upstream: Upstream, *, pool: Executor | None = None,
-                on_sized: Callable[[list[PlanItem]], None] | None = None,
-                ) -> tuple[list[PlanItem], list[Failure], dict[str, bytes]]:
-    """Plan items in `bottles` order sized from their OCI indexes, the oversized ones refused,
-    and the raw indexes; `on_sized` gets each formula version's kept items as soon as its
-    index answered (a local sync starts mirroring them while other indexes are in flight)."""
-    kept: dict[str, PlanItem] = {}
-    refused: dict[str, Failure] = {}
-    indexes: dict[str, bytes] = {}
-    with _workers(pool, settings.concurrency) as workers:
-        for group in sized_groups(bottles, upstream, workers):
-            indexes.update(group.index)
-            items, oversized = refuse_oversized(
-                [PlanItem(b, key_for(b, settings.layout, day), group.sizes.get(b.file),
-                          copy_from=copies.get(b.file)) for b in group.bottles],
-                settings.max_bottle_size)
-            kept.update((item.bottle.file, item) for item in items)
-            refused.update((failure.bottle, failure) for failure in oversized)
-            if on_sized is not None and items:
-                on_sized(items)
-    return ([kept[b.file] for b in bottles if b.file in kept],
-            [refused[b.file] for b in bottles if b.file in refused], indexes)
-
-
-@contextmanager
-def _workers(pool: Executor | None, concurrency: int) -> Iterator[Executor]:
-    """The caller's shared pool, or one of our own for the index requests alone."""
-    if pool is not None:
-        yield pool
-        return
-    with ThreadPoolExecutor(max_workers=small_requests(concurrency)) as own:
-        yield own
-
-
-@dataclass(frozen=True)
-class SizedGroup:
-    """The bottles of one formula version and what its OCI index said (nothing when it failed)."""
-
-    bottles: list[Bottle]
-    sizes: dict[str, int]  # file -> sh.brew.bottle.size
-    index: dict[str, bytes]  # "<image>/<vr>" -> raw OCI index
-
-
-def sized_groups(bottles: Iterable[Bottle], upstream: Upstream, pool: Executor
-                 ) -> Iterator[SizedGroup]:
-    """One OCI index request per formula version on `pool`; each group as soon as it answered.
-
-    A failed or malformed index leaves those sizes unknown and nothing to publish.
-    """
-    groups: dict[tuple[str, str, str], dict[str, Bottle]] = {}
-    for b in bottles:
-        ref = f"{b.pkgver}.{b.tag}" + (f".{b.rebuild}" if b.rebuild > 0 else "")
-        groups.setdefault((b.root_url, b.image, b.version_rebuild), {})[ref] = b
-    futures = [pool.submit(_size_group, upstream, *key, by_ref) for key, by_ref in groups.items()]
-    for future in as_completed(futures):
-        yield future.result()
-
-
-def _size_group(upstream: Upstream, root_url: str, image: str, version_rebuild: str,
-                by_ref: dict[str, Bottle]) -> SizedGroup:
-    """Fetch and read one OCI index for the bottles it lists (by ref name)."""
-    bottles = list(by_ref.values())
-    refs = {ref: b.tag for ref, b in by_ref.items()}
-    try:
-        raw = upstream.oci_index(root_url, image, version_rebuild)
-        sizes = index_sizes(raw, refs, f"OCI index of {image} {version_rebuild}")
-    except BottlesyncError as exc:
-        log.warning("size of %s unknown: %s", image, exc)
-        return SizedGroup(bottles, {}, {})
-    return SizedGroup(bottles, {b.file: sizes[b.tag] for b in bottles if b.tag in sizes},
-                      {f"{image}/{version_rebuild}": raw})
 
 
 def index_stash_key(run_id: str, image: str, version_rebuild: str) -> str:
