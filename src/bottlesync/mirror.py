@@ -126,9 +126,15 @@ def mirror_items(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstr
                  concurrency: int, progress: Progress | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> BatchReport:
     """Mirror a batch of a run's plan, then write its result fragment for Commit run."""
-    report = BatchReport(run_id=run_id, batch=batch_id(items))
-    report.results = mirror_all(items, storage=storage, upstream=upstream,
-                                concurrency=concurrency, progress=progress, clock=clock)
+    results = mirror_all(items, storage=storage, upstream=upstream, concurrency=concurrency,
+                         progress=progress, clock=clock)
+    return write_fragment(storage, run_id, items, results)
+
+
+def write_fragment(storage: Storage, run_id: str, items: Sequence[PlanItem],
+                   results: list[BottleResult]) -> BatchReport:
+    """Write a batch's results (in item order) where Commit run merges them."""
+    report = BatchReport(run_id=run_id, batch=batch_id(items), results=results)
     report.fragment_key = f"{results_prefix(run_id)}{report.batch}.json"
     fragment = {"run_id": run_id, "batch": report.batch,
                 "results": [r.to_dict() for r in report.results]}

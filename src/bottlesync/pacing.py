@@ -8,7 +8,9 @@ a batch whose largest bottle is small can run more workers within a fixed memory
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from bottlesync.bottle import PlanItem
 
@@ -32,3 +34,32 @@ def in_flight(items: Sequence[PlanItem], concurrency: int) -> int:
         return max(1, concurrency)  # an unknown size may be a big bottle: stay at the setting
     largest = max(size or 0 for size in sizes) or 1
     return max(1, concurrency, min(small_requests(concurrency), MEMORY_BUDGET // largest))
+
+
+class MemoryGate:
+    """Bottle bytes in flight on a pool shared with the index requests, where the batch's sizes
+    are not all known up front: a bottle weighs its size, a big or unknown one a full worker's
+    share of MEMORY_BUDGET, so `concurrency` of those fit and small ones go many at once."""
+
+    def __init__(self, concurrency: int, budget: int = MEMORY_BUDGET) -> None:
+        self._share = max(1, budget // max(1, concurrency))
+        self._free = self._share * max(1, concurrency)
+        self._changed = threading.Condition()
+
+    def weight(self, size: int | None) -> int:
+        """What a bottle of `size` bytes (None: unknown) takes from the budget."""
+        return self._share if size is None else max(1, min(size, self._share))
+
+    @contextmanager
+    def hold(self, size: int | None) -> Iterator[None]:
+        """Wait until a bottle of `size` fits, and keep its weight while it transfers."""
+        weight = self.weight(size)
+        with self._changed:
+            self._changed.wait_for(lambda: self._free >= weight)
+            self._free -= weight
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._free += weight
+                self._changed.notify_all()

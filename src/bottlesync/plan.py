@@ -6,25 +6,24 @@ import gc
 import json
 import logging
 import secrets
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bottlesync.api import ApiFiles, fetch_api, stash_prefix
-from bottlesync.bottle import RUN_ID_RE, Bottle, PlanItem, is_layout_key, key_for
+from bottlesync.bottle import RUN_ID_RE, PlanItem, is_layout_key
 from bottlesync.catalog import catalog_from, load_catalog
 from bottlesync.config import Settings
-from bottlesync.errors import BottlesyncError, Failure, InvalidInput
+from bottlesync.errors import Failure, InvalidInput
 from bottlesync.manifest import load_present, load_seed
-from bottlesync.pacing import small_requests
 from bottlesync.present import diff
 from bottlesync.selection import choose, tag_problem, unbottled
+from bottlesync.sizing import sized_items
 from bottlesync.storage import Storage
-from bottlesync.transfer import refuse_oversized
-from bottlesync.upstream import Upstream, index_sizes
+from bottlesync.upstream import Upstream
 
 log = logging.getLogger(__name__)
 ROUTES = ("none", "lambda", "ecs")
@@ -114,10 +113,12 @@ class Plan:
 
 def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now: datetime,
                run_id: str | None = None, s3_client: Any = None,
-               catalogue: bytes | None = None) -> Plan:
+               catalogue: bytes | None = None, pool: Executor | None = None,
+               on_sized: Callable[[list[PlanItem]], None] | None = None) -> Plan:
     """Fetch and validate the catalogue, read the manifests, select, diff, size; writes nothing.
 
     `catalogue`: the source's bytes when the caller already fetched them (conditionally).
+    `pool`, `on_sized`: see sizing.sized_items (a local sync overlaps sizing and mirroring).
     """
     with gc_paused():
         catalog = (load_catalog(settings.source, upstream) if catalogue is None
@@ -135,11 +136,9 @@ def build_plan(settings: Settings, *, upstream: Upstream, storage: Storage, now:
                   and entry.sha256 == b.sha256 and is_layout_key(b, entry.key)}
         to_fetch = [b for b in missing if b.file in copies or seed.get(b.file) != b.sha256]
     api = fetch_api(settings, upstream, catalog, wanted.names) if settings.api else None
-    sizes, indexes = fetch_indexes(to_fetch, upstream, settings.concurrency)
     day = f"{now.astimezone(UTC):%Y-%m-%d}"
-    items = [PlanItem(b, key_for(b, settings.layout, day), sizes.get(b.file),
-                      copy_from=copies.get(b.file)) for b in to_fetch]
-    items, oversized = refuse_oversized(items, settings.max_bottle_size)
+    items, oversized, indexes = sized_items(to_fetch, copies, settings, day, upstream,
+                                            pool=pool, on_sized=on_sized)
     return Plan(run_id=run_id or new_run_id(now), created_at=iso(now), source=settings.source,
                 base=storage.base, layout=settings.layout, selected=wanted.selected,
                 present=wanted.selected - len(missing), items=items,
@@ -165,39 +164,6 @@ def gc_paused() -> Iterator[None]:
         gc.unfreeze()
         if enabled:
             gc.enable()
-
-
-def fetch_indexes(bottles: Iterable[Bottle], upstream: Upstream,
-                  concurrency: int) -> tuple[dict[str, int], dict[str, bytes]]:
-    """One OCI index request per formula version: file -> size, and "<image>/<vr>" -> raw index.
-
-    A failed or malformed index leaves those sizes unknown and nothing to publish.
-    """
-    groups: dict[tuple[str, str, str], dict[str, Bottle]] = {}
-    for b in bottles:
-        ref = f"{b.pkgver}.{b.tag}" + (f".{b.rebuild}" if b.rebuild > 0 else "")
-        groups.setdefault((b.root_url, b.image, b.version_rebuild), {})[ref] = b
-
-    def one(group: tuple[tuple[str, str, str], dict[str, Bottle]]
-            ) -> tuple[dict[str, int], dict[str, bytes]]:
-        (root_url, image, version_rebuild), by_ref = group
-        refs = {ref: b.tag for ref, b in by_ref.items()}
-        try:
-            raw = upstream.oci_index(root_url, image, version_rebuild)
-            sizes = index_sizes(raw, refs, f"OCI index of {image} {version_rebuild}")
-        except BottlesyncError as exc:
-            log.warning("size of %s unknown: %s", image, exc)
-            return {}, {}
-        return ({b.file: sizes[b.tag] for b in by_ref.values() if b.tag in sizes},
-                {f"{image}/{version_rebuild}": raw})
-
-    sizes: dict[str, int] = {}
-    indexes: dict[str, bytes] = {}
-    with ThreadPoolExecutor(max_workers=small_requests(concurrency)) as pool:
-        for group_sizes, group_index in pool.map(one, groups.items()):
-            sizes.update(group_sizes)
-            indexes.update(group_index)
-    return sizes, indexes
 
 
 def index_stash_key(run_id: str, image: str, version_rebuild: str) -> str:

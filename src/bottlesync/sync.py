@@ -10,7 +10,8 @@ from typing import Any
 from bottlesync.commit import RunReport, commit_run
 from bottlesync.config import Settings
 from bottlesync.freshness import Fetched, fetch_if_changed, save_state, state_after, unchanged_run
-from bottlesync.mirror import Progress, mirror_items
+from bottlesync.mirror import Progress
+from bottlesync.pipeline import Pipeline
 from bottlesync.plan import Plan, build_plan, write_plan
 from bottlesync.storage import Storage
 from bottlesync.upstream import Upstream
@@ -37,16 +38,22 @@ def run_sync(settings: Settings, *, storage: Storage, upstream: Upstream,
     if fetched.unchanged is not None:
         return unchanged_run(storage, fetched.unchanged, clock())
     catalogue, validators = fetched.catalogue, fetched.validators
-    plan = build_plan(replace(settings, api=False) if dry_run else settings,  # no API fetch
-                      upstream=upstream, storage=storage, now=clock(), s3_client=s3_client,
-                      catalogue=catalogue)
-    if on_plan is not None:
-        on_plan(plan)
     if dry_run:
+        plan = build_plan(replace(settings, api=False), upstream=upstream, storage=storage,
+                          now=clock(), s3_client=s3_client, catalogue=catalogue)  # no API fetch
+        if on_plan is not None:
+            on_plan(plan)
         return dry_run_report(plan)
-    write_plan(storage, plan)
-    mirror_items(plan.items, storage=storage, upstream=upstream, run_id=plan.run_id,
-                 concurrency=settings.concurrency, progress=progress, clock=clock)
+    with Pipeline(storage=storage, upstream=upstream, concurrency=settings.concurrency,
+                  progress=progress, clock=clock) as pipeline:
+        plan = build_plan(settings, upstream=upstream, storage=storage, now=clock(),
+                          s3_client=s3_client, catalogue=catalogue, pool=pipeline.pool,
+                          on_sized=pipeline.mirror)  # bottles start as their index answers
+        if on_plan is not None:
+            on_plan(plan)
+        pipeline.planned()
+        write_plan(storage, plan)
+        pipeline.finish(plan)
     report = commit_run(storage, plan.run_id, now=clock(), public_url=settings.public_url)
     if validators is not None:
         save_state(storage, state_after(settings, validators, storage, report))

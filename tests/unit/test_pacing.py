@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import ExitStack
+
 import pytest
 
 from bottlesync.bottle import Bottle, PlanItem
-from bottlesync.pacing import MAX_IN_FLIGHT, MEMORY_BUDGET, MIN_BATCH, in_flight, small_requests
+from bottlesync.pacing import (
+    MAX_IN_FLIGHT,
+    MEMORY_BUDGET,
+    MIN_BATCH,
+    MemoryGate,
+    in_flight,
+    small_requests,
+)
 
 SHA = "a" * 64
 
@@ -49,3 +59,41 @@ def test_small_requests_are_capped() -> None:
     assert small_requests(8) == 32
     assert small_requests(64) == MAX_IN_FLIGHT
     assert small_requests(1) == 4
+
+
+def test_the_gate_weighs_big_and_unknown_bottles_as_a_full_share() -> None:
+    """GIVEN concurrency 8 WHEN bottles are weighed THEN a small one its size, a big or unknown
+    one an eighth of the budget."""
+    gate = MemoryGate(8)
+    assert gate.weight(60_000) == 60_000
+    assert gate.weight(None) == gate.weight(2 << 30) == MEMORY_BUDGET // 8
+
+
+def test_many_small_bottles_pass_the_gate_at_once() -> None:
+    """GIVEN concurrency 8 WHEN 64 small bottles hold the gate together THEN none waits."""
+    gate = MemoryGate(8)
+    with ExitStack() as held:
+        for _ in range(64):
+            held.enter_context(gate.hold(60_000))
+
+
+def test_the_gate_holds_a_bottle_past_the_budget_until_one_finishes() -> None:
+    """GIVEN `concurrency` bottles of unknown size in flight WHEN another wants in THEN it
+    waits until one of them finishes."""
+    gate = MemoryGate(2)
+    entered = threading.Event()
+
+    def another() -> None:
+        with gate.hold(1):
+            entered.set()
+
+    with ExitStack() as held:
+        first = held.enter_context(ExitStack())
+        first.enter_context(gate.hold(None))
+        held.enter_context(gate.hold(None))
+        waiter = threading.Thread(target=another)
+        waiter.start()
+        assert not entered.wait(0.2)  # a broken gate lets it in at once
+        first.close()
+        assert entered.wait(30)
+    waiter.join(30)
