@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,7 @@ class _Sent(NoProgress):
 def _work(settings: Settings, root: str, items: list[tuple[int, PlanItem]], threads: int,
           cell: Cell, results: Any, force: bool) -> None:
     """One worker process: its own Upstream (pausing on the shared cell) and LocalStorage."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us quietly
     with Upstream(settings) as upstream:
         upstream.throttle = Throttle(cell=cell)
         mirror_threads([item for _i, item in items], storage=LocalStorage(Path(root)),
