@@ -13,7 +13,7 @@ import pytest
 
 from bottlesync.bottle import PlanItem
 from bottlesync.config import Settings
-from bottlesync.mirror import FAILED, MIRRORED, BottleResult
+from bottlesync.mirror import FAILED, MIRRORED, BottleResult, mirror_all
 from bottlesync.mirror_pool import MIN_ITEMS, _lost, _received, mirror_pooled, processes_for
 from bottlesync.plan import build_plan
 from bottlesync.storage import LocalStorage, S3Storage
@@ -144,3 +144,27 @@ def test_results_stop_when_every_worker_exited_and_the_lost_ones_fail() -> None:
     lost = _lost(item)
     assert (lost.status, lost.error) == (FAILED, "BatchCrashed")
     assert lost.message and lost.message.startswith(item.bottle.file)
+
+
+def test_mirror_all_hands_long_small_local_batches_to_the_processes(
+        tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN mirror_all on a machine with 2 cores THEN a long batch of small bottles goes to
+    mirror_pooled with 2 processes; a short one stays on this process's threads."""
+    calls: list[tuple[str, int, int]] = []
+
+    def pooled(items: list[PlanItem], **kwargs: Any) -> list[BottleResult]:
+        calls.append(("processes", len(items), kwargs["processes"]))
+        return [_lost(item) for item in items]
+
+    def threads(items: list[PlanItem], **kwargs: Any) -> list[BottleResult]:
+        calls.append(("threads", len(items), kwargs["workers"]))
+        return [_lost(item) for item in items]
+
+    monkeypatch.setattr("bottlesync.mirror_pool.mirror_pooled", pooled)
+    monkeypatch.setattr("bottlesync.mirror.mirror_threads", threads)
+    monkeypatch.setattr("bottlesync.mirror.os.cpu_count", lambda: 2)
+    store = LocalStorage(tmp_path / "mirror")
+    assert len(mirror_all(small(MIN_ITEMS), storage=store, upstream=upstream,
+                          concurrency=8)) == MIN_ITEMS
+    assert len(mirror_all(small(3), storage=store, upstream=upstream, concurrency=8)) == 3
+    assert calls == [("processes", MIN_ITEMS, 2), ("threads", 3, 3)]
