@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -102,7 +102,8 @@ def mirror_pooled(items: Sequence[PlanItem], *, storage: Storage, upstream: Upst
     return [result or _lost(item) for item, result in zip(items, done, strict=True)]
 
 
-def _received(results: Any, workers: list[Any], count: int) -> Any:
+def _received(results: Any, workers: list[Any], count: int
+              ) -> Iterator[tuple[int, BottleResult]]:
     """(index, result) pairs until all `count` came, or every worker exited and none is left."""
     for _ in range(count):
         while True:
