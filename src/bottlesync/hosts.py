@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -16,8 +17,9 @@ _NUMERIC_LABEL_RE = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)")
 _URL_CHAR_RE = re.compile(r"[!-~]+")  # printable ASCII, no space
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1."""
+    """True for localhost, 127.0.0.0/8 and ::1 (cached: a run meets a handful of hosts)."""
     if host == "localhost":
         return True
     try:
@@ -48,7 +50,13 @@ def url_problem(url: str) -> str | None:
 
 def host_problem(host: str, parts: SplitResult) -> str | None:
     """Why a parsed host is odd (see url_problem), or None."""
-    if parts.netloc.rpartition("@")[2].startswith("["):
+    return _host_problem(host, parts.netloc.rpartition("@")[2].startswith("["))
+
+
+@functools.lru_cache(maxsize=256)
+def _host_problem(host: str, bracketed: bool) -> str | None:
+    """host_problem by host name (cached: every bottle URL names one of a few hosts)."""
+    if bracketed:
         try:
             address = ipaddress.IPv6Address(host)
         except ValueError:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bottlesync.errors import DestinationError
 
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 WATCHED = (".bottlesync/tmp", ".bottlesync/locks")  # below the top level, checked up front too
 
 
@@ -20,6 +21,26 @@ def check_inside(root: Path, path: Path) -> None:
     if not inside(root, path):
         raise DestinationError(f"{path}: resolves to {path.resolve()}, outside the destination "
                                f"{root}: refusing to follow the symlink")
+
+
+def nofollow_parent(root: Path, key: str) -> int | None:
+    """A handle on the folder holding `key`, reached from `root` one folder at a time without
+    following a symlink (O_NOFOLLOW), so it cannot lead out; None when a folder is missing or is
+    a symlink (the caller then takes the checked path). `key` must be a checked key."""
+    try:
+        fd = os.open(root, _DIRECTORY)
+    except OSError:
+        return None
+    for part in key.split("/")[:-1]:
+        try:
+            child = os.open(part, _DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        except OSError:
+            child = None
+        os.close(fd)
+        if child is None:
+            return None
+        fd = child
+    return fd
 
 
 def nearest_directory(root: Path) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from bottlesync.errors import DestinationError, DigestMismatch, ManifestConflict, StorageError
-from bottlesync.jail import check_inside, preflight
+from bottlesync.jail import check_inside, nofollow_parent, preflight
 from bottlesync.stored import CHUNK, INTERNAL_DIR, Stored, check_key, is_safe
 
 
@@ -125,18 +125,35 @@ class LocalStorage:
                 os.fsync(fh.fileno())
             if sha256 is not None and digest.hexdigest() != sha256:
                 raise DigestMismatch(self.describe(key), sha256, digest.hexdigest())
-            check_inside(self.root, target.parent)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            check_inside(self.root, target.parent)  # a symlink planted meanwhile
-            tmp.replace(target)
-            published = True
-            _fsync_dir(target.parent)
+            published = self._rename_plain(tmp, key) or self._rename_checked(tmp, target)
         except OSError as exc:
             raise StorageError(f"{self.describe(key)}: cannot write: {exc.strerror}") from None
         finally:
             if not published:  # a failing unlink per bottle costs more than the rename
                 tmp.unlink(missing_ok=True)
         return size
+
+    def _rename_plain(self, tmp: Path, key: str) -> bool:
+        """Rename into a parent reached from the root without following any symlink, then fsync
+        that directory through the same handle; False when a folder is missing or a symlink."""
+        parent = nofollow_parent(self.root, key)
+        if parent is None:
+            return False
+        try:
+            os.replace(tmp, key.rpartition("/")[2], dst_dir_fd=parent)
+            _fsync_fd(parent)
+        finally:
+            os.close(parent)
+        return True
+
+    def _rename_checked(self, tmp: Path, target: Path) -> bool:
+        """Create missing folders and follow symlinks that stay inside the root, checked twice."""
+        check_inside(self.root, target.parent)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        check_inside(self.root, target.parent)  # a symlink planted meanwhile
+        tmp.replace(target)
+        _fsync_dir(target.parent)
+        return True
 
     def put_if_match(self, key: str, data: bytes, etag: str | None) -> str:
         with self._lock(key):
@@ -218,12 +235,18 @@ def _fsync_dir(path: Path) -> None:
     except OSError:
         return
     try:
+        _fsync_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_fd(fd: int) -> None:
+    """fsync an open directory; filesystems that cannot are skipped (best effort)."""
+    try:
         os.fsync(fd)
     except OSError as exc:
         if exc.errno not in (errno.EINVAL, errno.EBADF):
             raise
-    finally:
-        os.close(fd)
 
 
 def _identity(info: os.stat_result) -> tuple[int, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -108,6 +109,25 @@ def mirror_all(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstrea
 
     `force` re-downloads even when the stored object claims the right digest (repair).
     """
+    if not items:
+        return []
+    from bottlesync import mirror_pool  # lazy: multiprocessing only for a run that uses it
+
+    processes = mirror_pool.processes_for(items, concurrency, storage, os.cpu_count())
+    if processes > 1:
+        return mirror_pool.mirror_pooled(items, storage=storage, upstream=upstream,
+                                         concurrency=concurrency, processes=processes,
+                                         progress=progress, force=force, clock=clock)
+    return mirror_threads(items, storage=storage, upstream=upstream, progress=progress,
+                          workers=min(in_flight(items, concurrency), len(items)), force=force,
+                          clock=clock)
+
+
+def mirror_threads(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstream,
+                   workers: int, progress: Progress | None = None, force: bool = False,
+                   clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+                   ) -> list[BottleResult]:
+    """Mirror every item on `workers` threads of this process; results in item order."""
     reporter = progress or NoProgress()
 
     def one(item: PlanItem) -> BottleResult:
@@ -116,9 +136,7 @@ def mirror_all(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstrea
         reporter.done(result)
         return result
 
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=min(in_flight(items, concurrency), len(items))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(one, items))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from bottlesync.errors import TransientUpstreamError
 
@@ -17,26 +18,49 @@ class RetryableUpstream(TransientUpstreamError):
         self.retry_after = retry_after
 
 
+class Cell(Protocol):
+    """A float behind a lock: a multiprocessing.Value("d") shares it between processes."""
+
+    value: float
+
+    def get_lock(self) -> Any:
+        """The lock guarding `value`."""
+
+
+class _ThreadCell:
+    """A Cell for the threads of one process."""
+
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = value
+        self._lock = threading.Lock()
+
+    def get_lock(self) -> threading.Lock:
+        """The lock guarding `value`."""
+        return self._lock
+
+
 class Throttle:
-    """A pause shared by every worker: one 429 slows the whole pool, not only its own thread."""
+    """A pause shared by every worker: one 429 slows the whole pool, not only its own thread.
+
+    With a process-shared `cell` (monotonic time is system-wide), it pauses worker processes too.
+    """
 
     def __init__(self, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, cell: Cell | None = None) -> None:
         self._sleep = sleep
         self._clock = clock
-        self._lock = threading.Lock()
-        self._not_before = 0.0
+        self.cell: Cell = cell if cell is not None else _ThreadCell()
 
     def pause(self, seconds: float) -> None:
         """Hold every request for at least `seconds` from now."""
-        with self._lock:
-            self._not_before = max(self._not_before, self._clock() + seconds)
+        with self.cell.get_lock():
+            self.cell.value = max(self.cell.value, self._clock() + seconds)
 
     def wait(self) -> None:
         """Sleep until the shared pause is over."""
         while True:
-            with self._lock:
-                delay = self._not_before - self._clock()
+            with self.cell.get_lock():
+                delay = self.cell.value - self._clock()
             if delay <= 0:
                 return
             self._sleep(delay)

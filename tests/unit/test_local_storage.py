@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,3 +186,30 @@ def test_local_etag_is_the_gets_and_reads_only_a_changed_file(
     other.put_bytes("bottles_hash.json", b"v2")
     assert store.etag("bottles_hash.json") == digest(b"v2") and reads == ["bottles_hash.json"]
     assert store.etag("bottles_hash.json") == digest(b"v2") and len(reads) == 1
+
+
+def test_local_publish_fsyncs_data_before_the_rename_then_the_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN an existing plain folder (the fast, no-follow path) THEN the order on disk is:
+    fsync the temp file, rename it into place, fsync the folder that now holds it."""
+    store = LocalStorage(tmp_path)
+    store.put_bytes("bottles/first", b"1")  # creates the folder through the checked path
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync " + ("dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
+        real_fsync(fd)
+
+    def replace(*args: Any, **kwargs: Any) -> None:
+        events.append("rename")
+        real_replace(*args, **kwargs)
+
+    monkeypatch.setattr("bottlesync.local_storage.os.fsync", fsync)
+    monkeypatch.setattr("bottlesync.local_storage.os.replace", replace)
+    monkeypatch.setattr("bottlesync.local_storage.check_inside",
+                        lambda *_: pytest.fail("a plain folder needs no path resolution"))
+    assert store.put_verified("bottles/second", [b"22"], digest(b"22")) == 2
+    assert events == ["fsync file", "rename", "fsync dir"]
+    assert (tmp_path / "bottles" / "second").read_bytes() == b"22"
+    assert temp_files(tmp_path) == []

@@ -1,0 +1,127 @@
+"""Long batches of small bottles on worker processes: one GIL each, one shared 429 pause.
+
+A small bottle is mostly Python work (two HTTP exchanges, a verified write), so one process tops
+out on its GIL well below the link. Only the CLI's local destination uses this: a Lambda Mirror
+batch writes to S3 and stays on threads inside its memory size. Each worker process opens its own
+Upstream and LocalStorage; the bottles in flight are the same number as on threads, split between
+the processes, so memory stays bounded by pacing's budget.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bottlesync.bottle import PlanItem
+from bottlesync.config import Settings
+from bottlesync.errors import BatchCrashed
+from bottlesync.local_storage import LocalStorage
+from bottlesync.mirror import FAILED, BottleResult, NoProgress, Progress, mirror_threads
+from bottlesync.pacing import in_flight
+from bottlesync.plan import iso
+from bottlesync.storage import Storage
+from bottlesync.throttle import Cell, Throttle
+from bottlesync.upstream import Upstream
+
+MIN_ITEMS = 500  # below this, starting interpreters costs more than the second GIL gains
+MAX_PROCESSES = 4
+POLL_SECONDS = 1.0  # how often the parent checks that its workers are still alive
+
+
+def processes_for(items: Sequence[PlanItem], concurrency: int, storage: Storage,
+                  cpus: int | None) -> int:
+    """Worker processes for a batch: several only for a long batch of small bottles (pacing
+    raised its workers) into a local directory on a machine with more than one core."""
+    if not isinstance(storage, LocalStorage) or len(items) < MIN_ITEMS or (cpus or 1) < 2:
+        return 1
+    if in_flight(items, concurrency) <= max(1, concurrency):
+        return 1  # big or unsized bottles: the network, not the GIL, is the limit
+    return min(cpus or 1, MAX_PROCESSES)
+
+
+class _Sent(NoProgress):
+    """A worker's Progress: each finished bottle goes to the parent with its batch index."""
+
+    def __init__(self, results: Any, index: dict[str, int]) -> None:
+        self._results = results
+        self._index = index
+
+    def done(self, result: BottleResult) -> None:
+        """Send (index, result)."""
+        self._results.put((self._index[result.file], result))
+
+
+def _work(settings: Settings, root: str, items: list[tuple[int, PlanItem]], threads: int,
+          cell: Cell, results: Any, force: bool) -> None:
+    """One worker process: its own Upstream (pausing on the shared cell) and LocalStorage."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us quietly
+    with Upstream(settings) as upstream:
+        upstream.throttle = Throttle(cell=cell)
+        mirror_threads([item for _i, item in items], storage=LocalStorage(Path(root)),
+                       upstream=upstream, workers=threads, force=force,
+                       progress=_Sent(results, {item.bottle.file: i for i, item in items}))
+
+
+def mirror_pooled(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstream,
+                  concurrency: int, processes: int, progress: Progress | None = None,
+                  force: bool = False, clock: Callable[[], datetime]) -> list[BottleResult]:
+    """Mirror `items` on `processes` worker processes; results in item order. A worker that
+    dies fails only the bottles it had not finished (BatchCrashed), never the others.
+    `storage` is a LocalStorage (processes_for): each worker reopens its root."""
+    reporter = progress or NoProgress()
+    context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
+    cell = context.Value("d", upstream.throttle.cell.value)
+    results = context.Queue()
+    threads = max(1, min(in_flight(items, concurrency), len(items)) // processes)
+    workers = [context.Process(target=_work, daemon=True, args=(
+        upstream.settings, storage.base, list(enumerate(items))[n::processes], threads, cell,
+        results, force)) for n in range(processes)]
+    for worker in workers:
+        worker.start()
+    done: list[BottleResult | None] = [None] * len(items)
+    try:
+        for index, result in _received(results, workers, len(items)):
+            if result.ok:
+                result.synced_at = iso(clock())
+            done[index] = result
+            reporter.advance(result.downloaded)
+            reporter.done(result)
+    finally:
+        for worker in workers:
+            worker.join(timeout=POLL_SECONDS)
+            if worker.is_alive():
+                worker.terminate()
+        parent = upstream.throttle.cell  # a 429 a worker saw still holds this process back
+        with parent.get_lock():
+            parent.value = max(parent.value, cell.value)
+    return [result or _lost(item) for item, result in zip(items, done, strict=True)]
+
+
+def _received(results: Any, workers: list[Any], count: int
+              ) -> Iterator[tuple[int, BottleResult]]:
+    """(index, result) pairs until all `count` came, or every worker exited and none is left."""
+    for _ in range(count):
+        while True:
+            try:
+                yield results.get(timeout=POLL_SECONDS)
+                break
+            except queue.Empty:
+                if not any(worker.is_alive() for worker in workers):
+                    try:  # an exited worker's last results are already in the pipe
+                        yield results.get(timeout=POLL_SECONDS)
+                        break
+                    except queue.Empty:
+                        return
+
+
+def _lost(item: PlanItem) -> BottleResult:
+    """The result of a bottle whose worker process exited before finishing it."""
+    file = item.bottle.file
+    return BottleResult(file=file, key=item.key, sha256=item.bottle.sha256, status=FAILED,
+                        error=BatchCrashed.__name__,
+                        message=f"{file}: the worker process mirroring it exited early")

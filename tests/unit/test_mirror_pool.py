@@ -1,0 +1,170 @@
+"""Worker processes for long batches of small bottles: same results as threads, in item order;
+one failure stops none; a 429 one worker sees holds every process (a shared monotonic cell)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bottlesync.bottle import PlanItem
+from bottlesync.config import Settings
+from bottlesync.mirror import FAILED, MIRRORED, BottleResult, mirror_all
+from bottlesync.mirror_pool import MIN_ITEMS, _lost, _received, mirror_pooled, processes_for
+from bottlesync.plan import build_plan
+from bottlesync.storage import LocalStorage, S3Storage
+from bottlesync.throttle import Throttle
+from bottlesync.upstream import Upstream
+from tests.fakes.homebrew import FakeHomebrew
+from tests.unit.conftest import make_bottle, make_item
+from tests.unit.test_mirror import NOW, Recorder
+
+
+def small(count: int, size: int | None = 16 << 10) -> list[PlanItem]:
+    """`count` distinct small plan items."""
+    return [make_item(make_bottle(name=f"f{i:04d}"), size=size) for i in range(count)]
+
+
+@pytest.mark.parametrize(("items", "cpus", "expected"), [
+    (small(MIN_ITEMS), 2, 2),
+    (small(MIN_ITEMS), 16, 4),  # at most MAX_PROCESSES
+    (small(MIN_ITEMS), 1, 1),  # one core: a second GIL buys nothing
+    (small(MIN_ITEMS), None, 1),
+    (small(MIN_ITEMS - 1), 8, 1),  # short batch: starting interpreters costs more
+    (small(MIN_ITEMS, size=512 << 20), 8, 1),  # big bottles: the network is the limit
+    (small(MIN_ITEMS, size=None), 8, 1),  # unknown sizes may be big
+])
+def test_only_long_batches_of_small_bottles_get_processes(
+        tmp_path: Path, items: list[PlanItem], cpus: int | None, expected: int) -> None:
+    """GIVEN a local destination THEN processes only where pacing raised the workers."""
+    assert processes_for(items, 8, LocalStorage(tmp_path), cpus) == expected
+
+
+def test_an_s3_destination_stays_on_threads(tmp_path: Path) -> None:
+    """GIVEN S3 (a Lambda Mirror batch, inside its memory size) THEN one process."""
+    assert processes_for(small(MIN_ITEMS * 2), 8, S3Storage("bucket", "", client=object()), 8) == 1
+
+
+def plan(settings: Settings, upstream: Upstream, store: LocalStorage) -> list[PlanItem]:
+    """A fresh plan's items against the fake."""
+    return build_plan(settings, upstream=upstream, storage=store, now=NOW).items
+
+
+def test_processes_mirror_everything_in_item_order_and_one_failure_stops_none(
+        homebrew: FakeHomebrew, settings: Settings, upstream: Upstream, tmp_path: Path) -> None:
+    """GIVEN 2 worker processes and jq's blobs answering 404 THEN jq fails, every other bottle
+    lands verified, results come back in item order and progress saw each one."""
+    store = LocalStorage(tmp_path / "mirror")
+    items = plan(settings, upstream, store)
+    homebrew.fault("status", match="/jq/blobs/", code=404, times=-1)
+    progress = Recorder()
+    results = mirror_pooled(items, storage=store, upstream=upstream, concurrency=2, processes=2,
+                            progress=progress, clock=lambda: NOW)
+    assert [r.file for r in results] == [i.bottle.file for i in items]
+    failed = {r.file.split("-")[0] for r in results if r.status == FAILED}
+    assert failed == {"jq"}
+    for item, result in zip(items, results, strict=True):
+        if result.status == MIRRORED:
+            b = item.bottle
+            assert (tmp_path / "mirror" / item.key).read_bytes() == homebrew.blob(b.name, b.tag)
+            assert result.synced_at == "2026-11-28T03:00:00Z"
+        else:
+            assert result.error == "UpstreamError" and not (tmp_path / "mirror" / item.key).exists()
+    assert sorted(progress.finished) == sorted(i.bottle.file for i in items)
+    assert progress.bytes == sum(r.downloaded for r in results) > 0
+    assert homebrew.auth_leaks == []
+
+
+def test_a_429_in_a_worker_process_reaches_the_shared_pause(
+        homebrew: FakeHomebrew, settings: Settings, upstream: Upstream, tmp_path: Path) -> None:
+    """GIVEN one 429 on a blob, seen by a worker process THEN the bottle still lands (retried)
+    and the pause it set is in the cell every process waits on (read back by the parent)."""
+    store = LocalStorage(tmp_path / "mirror")
+    items = plan(settings, upstream, store)
+    homebrew.fault("status", match="/ghcr1/blobs/", code=429, retry_after=30)
+    before = time.monotonic()
+    results = mirror_pooled(items, storage=store, upstream=upstream,
+                            concurrency=2, processes=2, clock=lambda: NOW)
+    assert {r.status for r in results} == {MIRRORED}
+    assert upstream.throttle.cell.value > before  # held until about now + max_retry_after
+
+
+def _pause_from_another_process(cell: Any) -> None:
+    """What a worker does on a 429: pause the shared throttle."""
+    Throttle(cell=cell).pause(30)
+
+
+class Stop(Exception):
+    """Ends a wait loop once the sleep it asked for is recorded."""
+
+
+def test_a_pause_set_in_one_process_holds_another() -> None:
+    """GIVEN a process-shared cell WHEN another process pauses 30 s THEN this process's wait()
+    asks to sleep about that long (without the shared cell it would not wait at all)."""
+    context = multiprocessing.get_context("spawn")
+    cell = context.Value("d", 0.0)
+    worker = context.Process(target=_pause_from_another_process, args=(cell,))
+    worker.start()
+    worker.join(timeout=60)
+    assert worker.exitcode == 0
+    asked: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        raise Stop
+
+    with pytest.raises(Stop):
+        Throttle(sleep=sleep, cell=cell).wait()
+    assert 20 < asked[0] <= 30
+    Throttle(sleep=sleep).wait()  # a throttle of its own: no pause, no sleep
+    assert len(asked) == 1
+
+
+class Dead:
+    """A worker process that has exited."""
+
+    def is_alive(self) -> bool:
+        """Never."""
+        return False
+
+
+def test_results_stop_when_every_worker_exited_and_the_lost_ones_fail() -> None:
+    """GIVEN 3 expected results, 1 sent, every worker gone THEN 1 is received, no hang, and a
+    missing bottle becomes a BatchCrashed failure naming it."""
+    results: queue.Queue[tuple[int, BottleResult]] = queue.Queue()
+    item = small(1)[0]
+    sent = BottleResult(file=item.bottle.file, key=item.key, sha256=item.bottle.sha256,
+                        status=MIRRORED)
+    results.put((0, sent))
+    assert list(_received(results, [Dead()], 3)) == [(0, sent)]
+    lost = _lost(item)
+    assert (lost.status, lost.error) == (FAILED, "BatchCrashed")
+    assert lost.message and lost.message.startswith(item.bottle.file)
+
+
+def test_mirror_all_hands_long_small_local_batches_to_the_processes(
+        tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN mirror_all on a machine with 2 cores THEN a long batch of small bottles goes to
+    mirror_pooled with 2 processes; a short one stays on this process's threads."""
+    calls: list[tuple[str, int, int]] = []
+
+    def pooled(items: list[PlanItem], **kwargs: Any) -> list[BottleResult]:
+        calls.append(("processes", len(items), kwargs["processes"]))
+        return [_lost(item) for item in items]
+
+    def threads(items: list[PlanItem], **kwargs: Any) -> list[BottleResult]:
+        calls.append(("threads", len(items), kwargs["workers"]))
+        return [_lost(item) for item in items]
+
+    monkeypatch.setattr("bottlesync.mirror_pool.mirror_pooled", pooled)
+    monkeypatch.setattr("bottlesync.mirror.mirror_threads", threads)
+    monkeypatch.setattr("bottlesync.mirror.os.cpu_count", lambda: 2)
+    store = LocalStorage(tmp_path / "mirror")
+    assert len(mirror_all(small(MIN_ITEMS), storage=store, upstream=upstream,
+                          concurrency=8)) == MIN_ITEMS
+    assert len(mirror_all(small(3), storage=store, upstream=upstream, concurrency=8)) == 3
+    assert calls == [("processes", MIN_ITEMS, 2), ("threads", 3, 3)]
