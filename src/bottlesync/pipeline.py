@@ -5,6 +5,10 @@ formula's bottles start downloading as soon as its OCI index answered, while the
 still in flight, on the same bounded pool, so in-flight requests stay bounded and no worker idles
 between the two stages. The plan is still written whole (every item sized) once the last index
 answered, and the result fragment once the last bottle finished, exactly as the staged run does.
+
+A long run starts its first EARLY_ITEMS bottles that way; the rest wait for the plan and go to
+mirror_all, which puts a long batch of small bottles on worker processes (mirror_pool.py): past
+a few hundred bottles a second GIL gains more than starting before the last index answered.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from bottlesync.mirror import (
     BottleResult,
     NoProgress,
     Progress,
+    mirror_all,
     mirror_one,
     write_fragment,
 )
@@ -27,6 +32,9 @@ from bottlesync.pacing import MemoryGate, small_requests
 from bottlesync.plan import Plan
 from bottlesync.storage import Storage
 from bottlesync.upstream import Upstream
+
+EARLY_ITEMS = 500  # bottles started before the plan is whole (mirror_pool.MIN_ITEMS: past
+# this many, the rest may fill worker processes)
 
 
 class HeldProgress:
@@ -75,6 +83,7 @@ class Pipeline:
                                        thread_name_prefix="bottlesync")
         self._storage = storage
         self._upstream = upstream
+        self._concurrency = concurrency
         self._clock = clock
         self._gate = MemoryGate(concurrency)
         self._progress = HeldProgress(progress or NoProgress())
@@ -88,17 +97,26 @@ class Pipeline:
         self.pool.shutdown(wait=True, cancel_futures=kind is not None)
 
     def mirror(self, items: Iterable[PlanItem]) -> None:
-        """Start mirroring sized plan items (build_plan's `on_sized`)."""
+        """Start mirroring sized plan items (build_plan's `on_sized`); past EARLY_ITEMS they
+        wait for finish()."""
         for item in items:
-            self._started[item.bottle.file] = self.pool.submit(self._one, item)
+            if len(self._started) < EARLY_ITEMS:
+                self._started[item.bottle.file] = self.pool.submit(self._one, item)
 
     def planned(self) -> None:
         """The plan is known (and shown): progress held so far goes out now."""
         self._progress.release()
 
     def finish(self, plan: Plan) -> BatchReport:
-        """Wait for every bottle of the plan, then write its result fragment in plan order."""
-        results = [self._started[item.bottle.file].result() for item in plan.items]
+        """Wait for the bottles started early, mirror the rest of the plan (mirror_all: threads,
+        or worker processes for many small ones), then write the result fragment in plan order."""
+        early = {file: future.result() for file, future in self._started.items()}
+        rest = [item for item in plan.items if item.bottle.file not in early]
+        later = mirror_all(rest, storage=self._storage, upstream=self._upstream,
+                           concurrency=self._concurrency, progress=self._progress,
+                           clock=self._clock)
+        found = {**early, **{result.file: result for result in later}}
+        results = [found[item.bottle.file] for item in plan.items]
         return write_fragment(self._storage, plan.run_id, plan.items, results)
 
     def _one(self, item: PlanItem) -> BottleResult:

@@ -119,3 +119,31 @@ def test_progress_is_held_until_the_plan_is_known() -> None:
     assert (target.bytes, target.finished) == (5, [first.file])
     held.advance(3)
     assert target.bytes == 8
+
+
+def test_past_the_early_bottles_the_rest_wait_for_the_plan_and_go_to_mirror_all(
+        tmp_path: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN more sized bottles than EARLY_ITEMS THEN only the first start at once; the rest
+    are handed to mirror_all (threads, or worker processes for many small ones) once the plan
+    is whole, and the fragment still lists every result in plan order."""
+    monkeypatch.setattr(pipeline, "EARLY_ITEMS", 3)
+    early: list[str] = []
+    later: list[list[str]] = []
+    monkeypatch.setattr(pipeline, "mirror_one",
+                        lambda item, **_: early.append(item.bottle.file) or result(item))
+
+    def staged(rest: list[PlanItem], **_: Any) -> list[BottleResult]:
+        later.append([item.bottle.file for item in rest])
+        return [result(item) for item in reversed(rest)]  # any order: finish sorts them
+
+    monkeypatch.setattr(pipeline, "mirror_all", staged)
+    store = LocalStorage(tmp_path)
+    planned = items(8)
+    with open_pipeline(store, upstream) as pipe:
+        pipe.mirror(planned[4:])
+        pipe.mirror(planned[:4])
+        assert later == []
+        report = pipe.finish(plan_of(store, planned))
+    assert sorted(early) == sorted(i.bottle.file for i in planned[4:7])
+    assert later == [[i.bottle.file for i in planned if i.bottle.file not in early]]
+    assert [r.file for r in report.results] == [i.bottle.file for i in planned]
