@@ -26,6 +26,9 @@ class Cell(Protocol):
     def get_lock(self) -> Any:
         """The lock guarding `value`."""
 
+    def get_obj(self) -> Any:
+        """The float itself (its `.value`), read without the lock."""
+
 
 class _ThreadCell:
     """A Cell for the threads of one process."""
@@ -37,6 +40,10 @@ class _ThreadCell:
     def get_lock(self) -> threading.Lock:
         """The lock guarding `value`."""
         return self._lock
+
+    def get_obj(self) -> _ThreadCell:
+        """Itself: reading a float attribute needs no lock."""
+        return self
 
 
 class Throttle:
@@ -50,6 +57,7 @@ class Throttle:
         self._sleep = sleep
         self._clock = clock
         self.cell: Cell = cell if cell is not None else _ThreadCell()
+        self._resume_at = self.cell.get_obj()  # read lock-free by wait(): a double is one load
 
     def pause(self, seconds: float) -> None:
         """Hold every request for at least `seconds` from now."""
@@ -58,9 +66,8 @@ class Throttle:
 
     def wait(self) -> None:
         """Sleep until the shared pause is over."""
-        while True:
-            with self.cell.get_lock():
-                delay = self.cell.value - self._clock()
+        while True:  # every request asks, so the usual "no pause" answer takes no lock (a
+            delay = self._resume_at.value - self._clock()  # process-shared one cost ~10 %)
             if delay <= 0:
                 return
             self._sleep(delay)

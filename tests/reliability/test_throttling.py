@@ -77,18 +77,20 @@ def gated_sync(homebrew: TimedHomebrew, dest: Path, gate: GatedSleep) -> RunRepo
 def test_one_429_pauses_every_worker(
     timed_homebrew: Callable[..., TimedHomebrew], tmp_path: Path, where: str
 ) -> None:
-    """GIVEN 6 workers and a 429 mid-run THEN all 6 are held by the pause at the same time (a
-    pool that ignored it would go on fetching while only the 429'd worker sleeps)."""
-    formulae = many_formulae(20)
+    """GIVEN concurrency 6 and a 429 early in a run with plenty left to fetch THEN at least 6
+    workers are held by the pause at the same time (a pool that ignored it would go on fetching
+    while only the 429'd worker sleeps). "At least": a local run's pool also carries the index
+    requests and more small bottles than the setting (pipeline.py, pacing.MemoryGate)."""
+    formulae = many_formulae(120)
     homebrew = timed_homebrew(formulae)
-    middle = formulae[10]
-    sha = homebrew.sha256(middle.name, middle.tags[0])
-    prefix = "/ghcr1" if where == "blob_host" else f"/{middle.image}"
+    early = formulae[10]
+    sha = homebrew.sha256(early.name, early.tags[0])
+    prefix = "/ghcr1" if where == "blob_host" else f"/{early.image}"
     homebrew.fault("status", f"{prefix}/blobs/sha256:{sha}", 1, code=429, retry_after=1)
-    gate = GatedSleep(ready=lambda g: len(g.asleep) == WORKERS)
+    gate = GatedSleep(ready=lambda g: len(g.asleep) >= WORKERS)
     report = gated_sync(homebrew, tmp_path / "m", gate)
     assert [kind for _at, kind, _path in homebrew.served] == ["status"]
-    assert gate.most_asleep == WORKERS
+    assert gate.most_asleep >= WORKERS
     assert report.exit_code == 0
     assert_converged(tmp_path / "m", homebrew)
 
