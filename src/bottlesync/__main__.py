@@ -1,7 +1,5 @@
 """`python -m bottlesync` is the CLI."""
 
-import sys
+from bottlesync.cli import entry
 
-from bottlesync.cli import main
-
-sys.exit(main())
+entry()

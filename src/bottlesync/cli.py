@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -187,6 +188,13 @@ def cmd_config(args: argparse.Namespace) -> int:
         stack_parameters(config, env)
     print(f"{args.config}: valid (environments: {', '.join(envs) or 'none'})")
     return EXIT_OK
+
+
+def entry() -> None:
+    """The console script: what it imported lives until exit, so the cyclic GC's passes skip
+    it (gc.freeze: a no-op re-sync spent ~30 ms walking the imported modules), then main()."""
+    gc.freeze()
+    sys.exit(main())
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

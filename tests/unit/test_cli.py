@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bottlesync import cli
 from bottlesync.cli import EXIT_OK, EXIT_USAGE, build_parser, main, resolve_settings
 from bottlesync.config import Settings
 from bottlesync.errors import ConfigError
@@ -198,3 +199,15 @@ def test_a_ca_bundle_variable_keeps_the_lean_transport_and_a_proxy_does_not() ->
     assert (bundle.trust_env, bundle.ca_bundle) == (False, "/etc/corp.pem")
     proxy = settings_for(["sync"], {"HTTPS_PROXY": "http://proxy.corp:3128"})
     assert (proxy.trust_env, proxy.ca_bundle) == (True, None)
+
+
+def test_the_console_script_freezes_what_it_imported_then_exits_with_mains_code(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """GIVEN the console script's entry THEN the GC is told to skip the imported modules
+    before the command runs, and the process exits with the command's code."""
+    calls: list[str] = []
+    monkeypatch.setattr(cli.gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(cli, "main", lambda: calls.append("main") or 2)
+    with pytest.raises(SystemExit) as exited:
+        cli.entry()
+    assert (calls, exited.value.code) == (["freeze", "main"], 2)
