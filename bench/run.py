@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import cost, estimate, generate, latency, process
+from bench.mirror_child import PARALLEL
 from bottlesync.config import Settings
 from bottlesync.manifest import MANIFEST_KEY, Manifest
-from bottlesync.mirror import mirror_items
-from bottlesync.plan import build_plan, read_items, write_plan
+from bottlesync.plan import build_plan, write_plan
 from bottlesync.storage import LocalStorage, S3Storage, Storage
 from bottlesync.sync import run_sync
 from bottlesync.upstream import ANONYMOUS_TOKEN, Upstream
@@ -37,7 +37,6 @@ from tests.fakes.homebrew import FakeFormula, FakeHomebrew
 MIB = 1 << 20
 NOW = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
 BENCH_TAG = "arm64_sequoia"
-PARALLEL = 8
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -252,28 +251,11 @@ def plan_run(fake: FakeHomebrew, dest: Path) -> tuple[LocalStorage, str]:
     return storage, plan.run_id
 
 
-def mirror_child(spec: str) -> None:
-    """In a fresh interpreter (its own GIL, away from the fake's): mirror a written plan; print
-    the wall time, the peak RSS before and after, and the counts, as JSON."""
-    args = json.loads(spec)
-    storage = LocalStorage(Path(args["dest"]))
-    items = read_items(storage, args["run_id"])
-    settings = Settings(source=args["source"], dest=args["dest"], concurrency=PARALLEL)
-    before = vm_hwm_kib()
-    start, cpu = time.perf_counter(), time.process_time()
-    with Upstream(settings) as upstream:
-        event = mirror_items(items, storage=storage, upstream=upstream, run_id=args["run_id"],
-                             concurrency=PARALLEL).to_event()
-    print(json.dumps({"seconds": time.perf_counter() - start,
-                      "cpu_seconds": time.process_time() - cpu, "before_kib": before,
-                      "peak_kib": vm_hwm_kib(), **event}))
-
-
 def run_child(fake: FakeHomebrew, dest: Path) -> dict[str, Any]:
     """Plan, then mirror in a child process; what the child printed."""
     _storage, run_id = plan_run(fake, dest)
     spec = {"source": fake.source_url, "dest": str(dest), "run_id": run_id}
-    done = subprocess.run([sys.executable, "-m", "bench.run", "--mirror-child", json.dumps(spec)],
+    done = subprocess.run([sys.executable, "-m", "bench.mirror_child", json.dumps(spec)],
                           check=True, capture_output=True, text=True, cwd=ROOT)
     result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
     return result
@@ -301,14 +283,6 @@ def bench_transfer(name: str, spec: tuple[int, int], goal: float, scale: Scale, 
                f"{total / baseline / MIB:.0f} MiB/s curl+sha256sum "
                f"({total / curl_alone / MIB:.0f} curl alone)", ratio, f"ratio >= {goal}",
                ratio >= goal and counts["failed"] == 0, counts)
-
-
-def vm_hwm_kib() -> int:
-    """This process's peak resident set (VmHWM), KiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def bench_memory(scale: Scale, out: Path) -> Row:
@@ -435,11 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", choices=("full", "smoke"), default="full")
     parser.add_argument("--only", default=",".join(NAMES), help=f"subset of {','.join(NAMES)}")
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
-    parser.add_argument("--mirror-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.mirror_child:
-        mirror_child(args.mirror_child)
-        return 0
     only = tuple(n.strip() for n in args.only.split(",") if n.strip())
     unknown = set(only) - set(NAMES)
     if unknown:

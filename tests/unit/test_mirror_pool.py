@@ -14,7 +14,16 @@ import pytest
 from bottlesync.bottle import PlanItem
 from bottlesync.config import Settings
 from bottlesync.mirror import FAILED, MIRRORED, BottleResult, mirror_all
-from bottlesync.mirror_pool import MIN_ITEMS, _lost, _received, mirror_pooled, processes_for
+from bottlesync.mirror_pool import (
+    MIN_ITEMS,
+    SEND_EVERY,
+    SEND_SECONDS,
+    _lost,
+    _received,
+    _Sent,
+    mirror_pooled,
+    processes_for,
+)
 from bottlesync.plan import build_plan
 from bottlesync.storage import LocalStorage, S3Storage
 from bottlesync.throttle import Throttle
@@ -132,14 +141,19 @@ class Dead:
         return False
 
 
+def landed(item: PlanItem) -> BottleResult:
+    """What a worker reports for a bottle that landed."""
+    return BottleResult(file=item.bottle.file, key=item.key, sha256=item.bottle.sha256,
+                        status=MIRRORED)
+
+
 def test_results_stop_when_every_worker_exited_and_the_lost_ones_fail() -> None:
     """GIVEN 3 expected results, 1 sent, every worker gone THEN 1 is received, no hang, and a
     missing bottle becomes a BatchCrashed failure naming it."""
-    results: queue.Queue[tuple[int, BottleResult]] = queue.Queue()
+    results: queue.Queue[list[tuple[int, BottleResult]]] = queue.Queue()
     item = small(1)[0]
-    sent = BottleResult(file=item.bottle.file, key=item.key, sha256=item.bottle.sha256,
-                        status=MIRRORED)
-    results.put((0, sent))
+    sent = landed(item)
+    results.put([(0, sent)])
     assert list(_received(results, [Dead()], 3)) == [(0, sent)]
     lost = _lost(item)
     assert (lost.status, lost.error) == (FAILED, "BatchCrashed")
@@ -168,3 +182,36 @@ def test_mirror_all_hands_long_small_local_batches_to_the_processes(
                           concurrency=8)) == MIN_ITEMS
     assert len(mirror_all(small(3), storage=store, upstream=upstream, concurrency=8)) == 3
     assert calls == [("processes", MIN_ITEMS, 2), ("threads", 3, 3)]
+
+
+def test_a_worker_sends_its_results_in_lists_and_the_rest_at_the_end() -> None:
+    """GIVEN SEND_EVERY + 3 finished bottles in one worker (a clock that does not move) THEN
+    one list of SEND_EVERY goes at once, the last 3 only when flushed; the parent reads every
+    pair back in order."""
+    results: queue.Queue[list[tuple[int, BottleResult]]] = queue.Queue()
+    batch = small(SEND_EVERY + 3)
+    sent = _Sent(results, {item.bottle.file: i for i, item in enumerate(batch)},
+                 clock=lambda: 0.0)
+    done = [landed(item) for item in batch]
+    for result in done:
+        sent.done(result)
+    assert results.qsize() == 1
+    sent.flush()
+    assert [len(results.queue[0]), len(results.queue[1])] == [SEND_EVERY, 3]
+    assert list(_received(results, [Dead()], len(batch))) == list(enumerate(done))
+
+
+def test_a_slow_worker_still_sends_what_it_has_every_few_moments() -> None:
+    """GIVEN a result finished SEND_SECONDS after the worker's last send THEN the list goes
+    at once, short as it is (the parent's progress does not wait for SEND_EVERY)."""
+    results: queue.Queue[list[tuple[int, BottleResult]]] = queue.Queue()
+    now = [0.0]
+    batch = small(2)
+    sent = _Sent(results, {item.bottle.file: i for i, item in enumerate(batch)},
+                 clock=lambda: now[0])
+    first, second = landed(batch[0]), landed(batch[1])
+    sent.done(first)
+    assert results.qsize() == 0
+    now[0] = SEND_SECONDS
+    sent.done(second)
+    assert results.queue[0] == [(0, first), (1, second)]
