@@ -16,6 +16,7 @@ import pytest
 from bottlesync.commit import RunReport
 from bottlesync.storage import LocalStorage
 from bottlesync.sync import run_sync
+from bottlesync.throttle import Throttle
 from bottlesync.upstream import Upstream
 from tests.conftest import fast_settings
 from tests.reliability.conftest import TimedHomebrew, assert_converged, many_formulae
@@ -121,3 +122,15 @@ def test_without_a_429_the_pool_never_pauses(
     assert len(homebrew.arrivals) >= seen[0] + 10
     assert report.exit_code == 0
     assert_converged(tmp_path / "m", homebrew)
+
+
+def test_the_per_request_check_takes_no_lock_when_there_is_no_pause() -> None:
+    """GIVEN the pause's lock held elsewhere (a worker process writing a 429's pause) and no
+    pause due THEN a request's wait() returns at once: every request asks, and a process-shared
+    lock on that path was a tenth of a small bottle's CPU. (Old code: it waits for the lock.)"""
+    throttle = Throttle()
+    with throttle.cell.get_lock():
+        asked = threading.Thread(target=throttle.wait)
+        asked.start()
+        asked.join(timeout=GIVE_UP)
+        assert not asked.is_alive()
