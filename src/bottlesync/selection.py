@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bottlesync.bottle import Bottle
 from bottlesync.catalog import Catalog, Formula
 from bottlesync.errors import ConfigError
 
@@ -57,26 +56,15 @@ def unbottled(catalog: Catalog, formulae: Iterable[str], tags: Iterable[str]) ->
     return notes
 
 
-def select(catalog: Catalog, *, tags: Iterable[str], formulae: Iterable[str] = (),
+def choose(catalog: Catalog, *, tags: Iterable[str], formulae: Iterable[str] = (),
            skip_deprecated: bool = False, skip_disabled: bool = False,
-           strict_tags: bool = True) -> list[Bottle]:
-    """Every wanted bottle, in catalogue order; `all` is wanted whenever any tag is.
+           strict_tags: bool = True) -> tuple[list[Formula], set[str]]:
+    """The wanted formulae in catalogue order and the wanted tags (`all` whenever any tag is):
+    the plan walks their files without building a Bottle for each one already present.
 
     `strict_tags`: a tag the catalogue lacks is an error (named on the command line) rather
     than a note (configured: a platform Homebrew retired must not stop every scheduled sync).
     """
-    chosen, wanted_tags = choose(catalog, tags=tags, formulae=formulae,
-                                 skip_deprecated=skip_deprecated, skip_disabled=skip_disabled,
-                                 strict_tags=strict_tags)
-    return [bottle for formula in chosen for bottle in formula.bottles
-            if bottle.tag in wanted_tags]
-
-
-def choose(catalog: Catalog, *, tags: Iterable[str], formulae: Iterable[str] = (),
-           skip_deprecated: bool = False, skip_disabled: bool = False,
-           strict_tags: bool = True) -> tuple[list[Formula], set[str]]:
-    """The wanted formulae in catalogue order and the wanted tags (select's rules): the plan
-    walks their files without building a Bottle for each one already present."""
     tags = list(tags)
     if strict_tags:
         check_tags(catalog, tags)

@@ -16,7 +16,9 @@ import pytest
 from moto import mock_aws
 
 from bottlesync.bottle import Bottle, PlanItem, key_for
+from bottlesync.catalog import Catalog
 from bottlesync.config import Settings
+from bottlesync.selection import choose
 from bottlesync.upstream import Throttle, Upstream
 from tests.conftest import fast_settings
 from tests.fakes.homebrew import FakeHomebrew
@@ -164,3 +166,10 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         client.create_bucket(Bucket=BUCKET)
         yield client
 
+
+def select(catalog: Catalog, **rules: Any) -> list[Bottle]:
+    """Every wanted bottle in catalogue order, as the plan's diff walks them (choose's
+    formulae, their bottles for the wanted tags)."""
+    chosen, wanted_tags = choose(catalog, **rules)
+    return [bottle for formula in chosen for bottle in formula.bottles
+            if bottle.tag in wanted_tags]

@@ -7,8 +7,8 @@ import pytest
 from bottlesync.bottle import Bottle
 from bottlesync.catalog import Catalog, Formula
 from bottlesync.errors import ConfigError
-from bottlesync.selection import dependency_closure, select, unbottled
-from tests.unit.conftest import make_bottle
+from bottlesync.selection import dependency_closure, unbottled
+from tests.unit.conftest import make_bottle, select
 
 TAGS = ("arm64_sequoia", "x86_64_linux", "sonoma", "all")
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from bottlesync.bottle import PlanItem
 from bottlesync.catalog import load_catalog
-from bottlesync.selection import select
 from bottlesync.sizing import sized_items
 from bottlesync.upstream import Upstream
 from tests.conftest import TEST_TAGS, fast_settings
 from tests.fakes.homebrew import FakeFormula, FakeHomebrew
+from tests.unit.conftest import select
 
 FORMULAE = [FakeFormula("a", "1.0", tags=TEST_TAGS), FakeFormula("b", "1.0", tags=TEST_TAGS),
             FakeFormula("huge", "1.0", tags=TEST_TAGS, payload_size=9000)]
