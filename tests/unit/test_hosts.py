@@ -6,7 +6,7 @@ import pytest
 
 from bottlesync.config import Settings
 from bottlesync.errors import DisallowedURL
-from bottlesync.hosts import HostPolicy, safe_url, url_problem
+from bottlesync.hosts import HostPolicy, _host_problem, safe_url, url_problem
 from bottlesync.upstream import Upstream
 
 HTTPS_SOURCE = "https://formulae.brew.sh/api/formula.json"
@@ -112,3 +112,15 @@ def test_a_malformed_seed_url_is_disallowed_not_a_crash() -> None:
     """GIVEN a malformed https URL handed to Upstream (a seed manifest) THEN DisallowedURL."""
     with Upstream(Settings()) as upstream, pytest.raises(DisallowedURL, match="cannot be parsed"):
         upstream.get_bytes("https://[::1/seed.json", "seed manifest")
+
+
+def test_each_host_is_judged_once_and_keeps_its_verdict() -> None:
+    """GIVEN many URLs on a fine host and on an odd one THEN each host is judged once (a cache
+    hit after), and the odd one is still refused every time."""
+    _host_problem.cache_clear()
+    for n in range(50):
+        assert url_problem(f"https://ghcr.io/v2/x/blobs/sha256:{n:064x}") is None
+        problem = url_problem(f"http://127.1/v2/x/{n}")
+        assert problem is not None and "dotted-decimal" in problem
+    info = _host_problem.cache_info()
+    assert (info.misses, info.hits) == (2, 98)
