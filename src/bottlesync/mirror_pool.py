@@ -24,13 +24,13 @@ from bottlesync.config import Settings
 from bottlesync.errors import BatchCrashed
 from bottlesync.local_storage import LocalStorage
 from bottlesync.mirror import FAILED, BottleResult, NoProgress, Progress, mirror_threads
+from bottlesync.pacing import PROCESS_ITEMS as MIN_ITEMS
 from bottlesync.pacing import in_flight
 from bottlesync.plan import iso
 from bottlesync.storage import Storage
 from bottlesync.throttle import Cell, Throttle
 from bottlesync.upstream import Upstream
 
-MIN_ITEMS = 500  # below this, starting interpreters costs more than the second GIL gains
 MAX_PROCESSES = 4
 POLL_SECONDS = 1.0  # how often the parent checks that its workers are still alive
 SEND_EVERY, SEND_SECONDS = 32, 0.25  # a worker sends its results in lists: one message per bottle

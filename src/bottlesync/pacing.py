@@ -18,6 +18,8 @@ SMALL_FACTOR = 4  # at most 4x the configured concurrency for small bottles
 MAX_IN_FLIGHT = 64
 MIN_BATCH = 100  # fewer small bottles finish in a few rounds of requests: extra workers add little
 MEMORY_BUDGET = 64 << 20  # bytes of bottle data in flight at once that the extra workers may use
+PROCESS_ITEMS = 500  # a batch of small bottles this long may go to worker processes (mirror_pool):
+# below it, starting interpreters costs more than the second GIL gains
 
 
 def small_requests(concurrency: int) -> int:

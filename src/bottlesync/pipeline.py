@@ -28,13 +28,13 @@ from bottlesync.mirror import (
     mirror_one,
     write_fragment,
 )
-from bottlesync.pacing import MemoryGate, small_requests
+from bottlesync.pacing import PROCESS_ITEMS, MemoryGate, small_requests
 from bottlesync.plan import Plan
 from bottlesync.storage import Storage
 from bottlesync.upstream import Upstream
 
-EARLY_ITEMS = 500  # bottles started before the plan is whole (mirror_pool.MIN_ITEMS: past
-# this many, the rest may fill worker processes)
+EARLY_ITEMS = PROCESS_ITEMS  # bottles started before the plan is whole: past this many, the rest
+# may fill worker processes
 
 
 class HeldProgress:
