@@ -48,10 +48,12 @@ def nearest_directory(root: Path) -> Path:
     if root.exists() and not root.is_dir():
         raise DestinationError(f"{root}: the destination is a file, not a directory")
     existing = root
-    while not existing.is_dir():
-        if existing.exists() or existing.is_symlink() or existing == existing.parent:
+    while not existing.is_dir():  # asked again after each look: a concurrent run may make it
+        there = os.path.lexists(existing)
+        if existing == existing.parent or (there and not existing.is_dir()):
             raise DestinationError(f"{root}: cannot be created: {existing} is not a directory")
-        existing = existing.parent
+        if not there:
+            existing = existing.parent
     return existing
 
 

@@ -1,4 +1,5 @@
-"""jail.nofollow_parent: a folder handle reached without following any symlink, or None."""
+"""jail: a folder handle reached without following any symlink, and the destination's nearest
+folder even while a concurrent run makes it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bottlesync.jail import nofollow_parent
+from bottlesync.errors import DestinationError
+from bottlesync.jail import nearest_directory, nofollow_parent, preflight
 
 
 def same_dir(fd: int, path: Path) -> bool:
@@ -47,3 +49,35 @@ def test_a_missing_folder_or_a_file_in_the_way_gives_none(tmp_path: Path) -> Non
     assert nofollow_parent(tmp_path, "file/x") is None
     assert nofollow_parent(tmp_path / "nowhere", "x") is None
     assert sum(1 for _ in Path("/proc/self/fd").iterdir()) == before
+
+
+def test_a_destination_made_meanwhile_by_a_concurrent_run_is_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GIVEN the destination is made by another run just after this one found it missing THEN
+    it is a folder like any other, not "cannot be created" (a concurrent sync failed a bottle)."""
+    root = tmp_path / "mirror"
+    real_is_dir = Path.is_dir
+
+    def racing(self: Path) -> bool:
+        answer = real_is_dir(self)
+        if self == root and not answer:
+            root.mkdir(exist_ok=True)  # the other run, right after our look
+        return answer
+
+    monkeypatch.setattr(Path, "is_dir", racing)
+    assert nearest_directory(root) == root
+    preflight(root)
+
+
+@pytest.mark.parametrize("blocker", ["file", "dangling symlink"])
+def test_a_file_or_a_dangling_symlink_on_the_way_is_named(tmp_path: Path, blocker: str) -> None:
+    """GIVEN a file or a dangling symlink where a folder of the destination should be THEN
+    DestinationError names it."""
+    way = tmp_path / "a"
+    if blocker == "file":
+        way.write_text("x")
+    else:
+        way.symlink_to(tmp_path / "gone")
+    with pytest.raises(DestinationError, match=f"{way} is not a directory"):
+        nearest_directory(way / "mirror")
