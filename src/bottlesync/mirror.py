@@ -14,12 +14,13 @@ from typing import Any, Protocol
 
 from bottlesync.bottle import PlanItem
 from bottlesync.errors import BottlesyncError, Failure
-from bottlesync.pacing import in_flight
+from bottlesync.pacing import PROCESS_ITEMS, in_flight
 from bottlesync.plan import iso, results_prefix
-from bottlesync.storage import Storage
+from bottlesync.storage import LocalStorage, Storage
 from bottlesync.upstream import Upstream
 
 log = logging.getLogger(__name__)
+MAX_PROCESSES = 4  # worker processes for one batch (pacing.PROCESS_ITEMS says when)
 MIRRORED, ADOPTED, COPIED, FAILED = "mirrored", "adopted", "copied", "failed"
 
 
@@ -111,16 +112,27 @@ def mirror_all(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstrea
     """
     if not items:
         return []
-    from bottlesync import mirror_pool  # lazy: multiprocessing only for a run that uses it
-
-    processes = mirror_pool.processes_for(items, concurrency, storage, os.cpu_count())
+    processes = processes_for(items, concurrency, storage, os.cpu_count())
     if processes > 1:
+        from bottlesync import mirror_pool  # multiprocessing only for a batch that uses it
+
         return mirror_pool.mirror_pooled(items, storage=storage, upstream=upstream,
                                          concurrency=concurrency, processes=processes,
                                          progress=progress, force=force, clock=clock)
     return mirror_threads(items, storage=storage, upstream=upstream, progress=progress,
                           workers=min(in_flight(items, concurrency), len(items)), force=force,
                           clock=clock)
+
+
+def processes_for(items: Sequence[PlanItem], concurrency: int, storage: Storage,
+                  cpus: int | None) -> int:
+    """Worker processes for a batch: several only for a long batch of small bottles (pacing
+    raised its workers) into a local directory on a machine with more than one core."""
+    if not isinstance(storage, LocalStorage) or len(items) < PROCESS_ITEMS or (cpus or 1) < 2:
+        return 1
+    if in_flight(items, concurrency) <= max(1, concurrency):
+        return 1  # big or unsized bottles: the network, not the GIL, is the limit
+    return min(cpus or 1, MAX_PROCESSES)
 
 
 def mirror_threads(items: Sequence[PlanItem], *, storage: Storage, upstream: Upstream,

@@ -24,28 +24,15 @@ from bottlesync.config import Settings
 from bottlesync.errors import BatchCrashed
 from bottlesync.local_storage import LocalStorage
 from bottlesync.mirror import FAILED, BottleResult, NoProgress, Progress, mirror_threads
-from bottlesync.pacing import PROCESS_ITEMS as MIN_ITEMS
 from bottlesync.pacing import in_flight
 from bottlesync.plan import iso
 from bottlesync.storage import Storage
 from bottlesync.throttle import Cell, Throttle
 from bottlesync.upstream import Upstream
 
-MAX_PROCESSES = 4
 POLL_SECONDS = 1.0  # how often the parent checks that its workers are still alive
 SEND_EVERY, SEND_SECONDS = 32, 0.25  # a worker sends its results in lists: one message per bottle
 # was a fifth of the CPU (pickling, the queue's feeder thread, the parent's reads)
-
-
-def processes_for(items: Sequence[PlanItem], concurrency: int, storage: Storage,
-                  cpus: int | None) -> int:
-    """Worker processes for a batch: several only for a long batch of small bottles (pacing
-    raised its workers) into a local directory on a machine with more than one core."""
-    if not isinstance(storage, LocalStorage) or len(items) < MIN_ITEMS or (cpus or 1) < 2:
-        return 1
-    if in_flight(items, concurrency) <= max(1, concurrency):
-        return 1  # big or unsized bottles: the network, not the GIL, is the limit
-    return min(cpus or 1, MAX_PROCESSES)
 
 
 class _Sent(NoProgress):
@@ -97,7 +84,7 @@ def mirror_pooled(items: Sequence[PlanItem], *, storage: Storage, upstream: Upst
                   force: bool = False, clock: Callable[[], datetime]) -> list[BottleResult]:
     """Mirror `items` on `processes` worker processes; results in item order. A worker that
     dies fails only the bottles it had not finished (BatchCrashed), never the others.
-    `storage` is a LocalStorage (processes_for): each worker reopens its root."""
+    `storage` is a LocalStorage (mirror.processes_for): each worker reopens its root."""
     reporter = progress or NoProgress()
     context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
     cell = context.Value("d", upstream.throttle.cell.value)

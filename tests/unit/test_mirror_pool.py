@@ -3,8 +3,11 @@ one failure stops none; a 429 one worker sees holds every process (a shared mono
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import queue
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,17 +16,16 @@ import pytest
 
 from bottlesync.bottle import PlanItem
 from bottlesync.config import Settings
-from bottlesync.mirror import FAILED, MIRRORED, BottleResult, mirror_all
+from bottlesync.mirror import FAILED, MIRRORED, BottleResult, mirror_all, processes_for
 from bottlesync.mirror_pool import (
-    MIN_ITEMS,
     SEND_EVERY,
     SEND_SECONDS,
     _lost,
     _received,
     _Sent,
     mirror_pooled,
-    processes_for,
 )
+from bottlesync.pacing import PROCESS_ITEMS
 from bottlesync.plan import build_plan
 from bottlesync.storage import LocalStorage, S3Storage
 from bottlesync.throttle import Throttle
@@ -32,6 +34,29 @@ from tests.fakes.homebrew import FakeHomebrew
 from tests.unit.conftest import make_bottle, make_item
 from tests.unit.test_mirror import NOW, Recorder
 
+THREADS_PROBE = """
+import hashlib, json, sys
+from pathlib import Path
+from bottlesync.bottle import Bottle, PlanItem, key_for
+from bottlesync.config import Settings
+from bottlesync.mirror import mirror_all
+from bottlesync.storage import LocalStorage
+from bottlesync.upstream import Upstream
+store, items = LocalStorage(Path(sys.argv[1])), []
+for i in range(3):
+    data = b"bottle %d" % i
+    sha = hashlib.sha256(data).hexdigest()
+    bottle = Bottle(f"f{i}", "1.0", "arm64_sequoia", 0, sha,
+                    f"https://ghcr.io/v2/homebrew/core/f{i}/blobs/sha256:{sha}")
+    item = PlanItem(bottle, key_for(bottle, "bottle-domain", ""), len(data))
+    store.put_verified(item.key, [data], sha)
+    items.append(item)
+with Upstream(Settings()) as upstream:
+    results = mirror_all(items, storage=store, upstream=upstream, concurrency=8)
+print(json.dumps({"statuses": sorted({r.status for r in results}), "loaded": sorted(
+    m for m in ("bottlesync.mirror_pool", "multiprocessing") if m in sys.modules)}))
+"""
+
 
 def small(count: int, size: int | None = 16 << 10) -> list[PlanItem]:
     """`count` distinct small plan items."""
@@ -39,13 +64,13 @@ def small(count: int, size: int | None = 16 << 10) -> list[PlanItem]:
 
 
 @pytest.mark.parametrize(("items", "cpus", "expected"), [
-    (small(MIN_ITEMS), 2, 2),
-    (small(MIN_ITEMS), 16, 4),  # at most MAX_PROCESSES
-    (small(MIN_ITEMS), 1, 1),  # one core: a second GIL buys nothing
-    (small(MIN_ITEMS), None, 1),
-    (small(MIN_ITEMS - 1), 8, 1),  # short batch: starting interpreters costs more
-    (small(MIN_ITEMS, size=512 << 20), 8, 1),  # big bottles: the network is the limit
-    (small(MIN_ITEMS, size=None), 8, 1),  # unknown sizes may be big
+    (small(PROCESS_ITEMS), 2, 2),
+    (small(PROCESS_ITEMS), 16, 4),  # at most MAX_PROCESSES
+    (small(PROCESS_ITEMS), 1, 1),  # one core: a second GIL buys nothing
+    (small(PROCESS_ITEMS), None, 1),
+    (small(PROCESS_ITEMS - 1), 8, 1),  # short batch: starting interpreters costs more
+    (small(PROCESS_ITEMS, size=512 << 20), 8, 1),  # big bottles: the network is the limit
+    (small(PROCESS_ITEMS, size=None), 8, 1),  # unknown sizes may be big
 ])
 def test_only_long_batches_of_small_bottles_get_processes(
         tmp_path: Path, items: list[PlanItem], cpus: int | None, expected: int) -> None:
@@ -55,7 +80,8 @@ def test_only_long_batches_of_small_bottles_get_processes(
 
 def test_an_s3_destination_stays_on_threads(tmp_path: Path) -> None:
     """GIVEN S3 (a Lambda Mirror batch, inside its memory size) THEN one process."""
-    assert processes_for(small(MIN_ITEMS * 2), 8, S3Storage("bucket", "", client=object()), 8) == 1
+    s3 = S3Storage("bucket", "", client=object())
+    assert processes_for(small(PROCESS_ITEMS * 2), 8, s3, 8) == 1
 
 
 def plan(settings: Settings, upstream: Upstream, store: LocalStorage) -> list[PlanItem]:
@@ -178,11 +204,20 @@ def test_mirror_all_hands_long_small_local_batches_to_the_processes(
     monkeypatch.setattr("bottlesync.mirror.mirror_threads", threads)
     monkeypatch.setattr("bottlesync.mirror.os.cpu_count", lambda: 2)
     store = LocalStorage(tmp_path / "mirror")
-    assert len(mirror_all(small(MIN_ITEMS), storage=store, upstream=upstream,
-                          concurrency=8)) == MIN_ITEMS
+    assert len(mirror_all(small(PROCESS_ITEMS), storage=store, upstream=upstream,
+                          concurrency=8)) == PROCESS_ITEMS
     assert len(mirror_all(small(3), storage=store, upstream=upstream, concurrency=8)) == 3
-    assert calls == [("processes", MIN_ITEMS, 2), ("threads", 3, 3)]
+    assert calls == [("processes", PROCESS_ITEMS, 2), ("threads", 3, 3)]
 
+
+
+def test_a_batch_on_threads_loads_no_worker_process_machinery(tmp_path: Path) -> None:
+    """GIVEN a short batch into a local directory, in a fresh interpreter THEN mirror_all
+    imports neither the worker pool nor multiprocessing: only a batch that uses them pays."""
+    done = subprocess.run([sys.executable, "-c", THREADS_PROBE, str(tmp_path / "mirror")],
+                          capture_output=True, text=True, check=True, timeout=120,
+                          cwd=Path(__file__).parents[2])
+    assert json.loads(done.stdout) == {"statuses": ["adopted"], "loaded": []}
 
 def test_a_worker_sends_its_results_in_lists_and_the_rest_at_the_end() -> None:
     """GIVEN SEND_EVERY + 3 finished bottles in one worker (a clock that does not move) THEN
