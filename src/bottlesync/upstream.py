@@ -56,11 +56,6 @@ class Upstream:
         """The HTTP client, made by the first request."""
         return self._transport.get()
 
-    @property
-    def session(self) -> Transport:
-        """The transport, by the name the pool-size tests know it."""
-        return self.transport
-
     def close(self) -> None:
         """Release pooled connections (if a request ever made them)."""
         self._transport.close()

@@ -372,7 +372,7 @@ def test_bottle_sizes_missing_index_is_an_error(homebrew: FakeHomebrew,
 def test_connection_pool_follows_concurrency(concurrency: int) -> None:
     """GIVEN N workers THEN the pool holds at least N connections per host (no pool thrash)."""
     with Upstream(Settings(concurrency=concurrency)) as client:
-        adapter = client.session.get_adapter("https://ghcr.io/")
+        adapter = client.transport.get_adapter("https://ghcr.io/")
         assert adapter.poolmanager.connection_pool_kw["maxsize"] >= concurrency  # type: ignore[attr-defined]
 
 
