@@ -40,8 +40,15 @@ def version_rebuild(pkg_version: str, rebuild: int) -> str:
 
 def file_name(name: str, pkg_version: str, tag: str, rebuild: int) -> str:
     """The bottle file name exactly as `brew` computes it."""
+    head, tail = file_name_around_tag(name, pkg_version, rebuild)
+    return f"{head}{tag}{tail}"
+
+
+def file_name_around_tag(name: str, pkg_version: str, rebuild: int) -> tuple[str, str]:
+    """What comes before and after the tag in file_name: the same for all of a formula's
+    bottles, so the plan's diff builds it once per formula."""
     suffix = f".{rebuild}" if rebuild > 0 else ""
-    return f"{name}-{pkg_version}.{tag}.bottle{suffix}.tar.gz"
+    return f"{name}-{pkg_version}.", f".bottle{suffix}.tar.gz"
 
 
 def name_problem(name: object) -> str | None:

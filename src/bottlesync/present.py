@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bottlesync.bottle import Bottle, file_name, image_name, key_in_layout
+from bottlesync.bottle import Bottle, file_name_around_tag, image_name, key_in_layout
 from bottlesync.catalog import Formula
 from bottlesync.decode import ManifestEntryRecord
 
@@ -34,12 +34,13 @@ def diff(formulae: Iterable[Formula], wanted_tags: set[str],
     for formula in formulae:
         name, version, rebuild = formula.name, formula.pkgver, formula.rebuild
         image = image_name(name)
+        head, tail = file_name_around_tag(name, version, rebuild)
         before = selected
         for tag, sha256, url in formula.files:
             if tag not in wanted_tags:
                 continue
             selected += 1
-            file = file_name(name, version, tag, rebuild)
+            file = f"{head}{tag}{tail}"
             entry = present.get(file)
             if (entry is None or entry.sha256 != sha256
                     or not key_in_layout(file, image, sha256, entry.key, layout)):
