@@ -170,13 +170,15 @@ def plain_keys(record: ManifestRecord) -> bool:
     keys = [entry.key for entry in record.bottles.values()]
     if not keys:
         return True
-    joined = "\n" + "\n".join(keys) + "\n"
     try:
-        rest = joined.encode("ascii").translate(None, _KEY_BYTES)
+        joined = ("\n" + "\n".join(keys) + "\n").encode("ascii")
     except UnicodeEncodeError:
         return False
-    return rest == b"\n" * (len(keys) + 1) and not any(
-        bad in joined for bad in ("\n\n", "\n/", "\n.", "/\n", "//", "/."))
+    if joined.translate(None, _KEY_BYTES) != b"\n" * (len(keys) + 1):
+        return False
+    ends = joined.translate(_SEGMENT_ENDS)  # "/" and "\n" both end a segment: two searches
+    return b"\n\n" not in ends and b"\n." not in ends  # an empty segment, one starting "."
 
 
 _KEY_BYTES = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@+.~:-/"
+_SEGMENT_ENDS = bytes.maketrans(b"/", b"\n")
