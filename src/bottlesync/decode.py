@@ -10,6 +10,7 @@ valid; when one entry is not, the caller's precise, per-entry path reads the doc
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from typing import Annotated
 
 import msgspec
@@ -108,9 +109,10 @@ def all_digests(texts: list[str]) -> bool:
 def all_http(urls: list[str]) -> bool:
     """Every URL starts with http:// or https:// and holds no newline (the fast check's rule,
     stricter than the schema's prefix pattern)."""
-    joined = "\n" + "\n".join(urls)
-    return not urls or (joined.count("\n") == len(urls)
-            and joined.count("\nhttps://") + joined.count("\nhttp://") == len(urls))
+    return all(map(str.startswith, urls, repeat(_HTTP))) and "\n" not in "".join(urls)
+
+
+_HTTP = ("https://", "http://")
 
 
 def _many(pattern: re.Pattern[str]) -> re.Pattern[str]:
