@@ -1,53 +1,62 @@
 """One GET on the wire, and nothing more: no redirects, retries, netrc, cookies or env proxies.
 
 Upstream decides where a request may go and with which credential; a transport only sends it.
-The lean one drives urllib3 directly: requests' per-request work (merging session settings,
-hooks, cookie jars, re-reading the environment) was a third of the CPU of a small bottle. Only
-when the edge saw proxy variables (Settings.trust_env) does a requests.Session send, because
-requests knows how to honour them; a CA bundle alone is handed to the pool (Settings.ca_bundle).
+The lean one is wire.Pool, a small HTTP/1.1 client: requests' per-request work (merging
+session settings, hooks, cookie jars, re-reading the environment) and then urllib3's and
+http.client's were most of the CPU of a small bottle. Only when the edge saw proxy variables
+(Settings.trust_env) does a requests.Session send, because requests knows how to honour them;
+a CA bundle alone goes to the lean one's TLS context (Settings.ca_bundle).
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-import certifi
-import urllib3
-import urllib3.exceptions
+from bottlesync.wire import Pool, WireError
 
 if TYPE_CHECKING:
     from requests import PreparedRequest
 
-NETWORK_ERRORS: tuple[type[BaseException], ...] = (urllib3.exceptions.HTTPError, OSError)
-UNRESOLVABLE: tuple[type[BaseException], ...] = (urllib3.exceptions.NameResolutionError,
-                                                 socket.gaierror)
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (WireError, OSError)  # ssl's and requests'
+# errors are OSErrors; EnvTransport turns urllib3's read errors into WireError
 DRAIN_LIMIT = 64 << 10  # a redirect's body worth reading to keep its connection; more: drop it
 DRAIN_SECONDS = 1.0  # a redirect body still trickling after this: drop the connection instead
 
 
-class Reply:
-    """A streaming answer: status, headers, the body's raw bytes, and the URL it came from."""
-
-    def __init__(self, raw: urllib3.BaseHTTPResponse, url: str) -> None:
-        self.raw = raw
-        self.url = url
+class Body(Protocol):
+    """What a transport answers with: status, headers, the body's raw bytes, a close."""
 
     @property
     def status(self) -> int:
         """The HTTP status code."""
-        return self.raw.status
 
     @property
     def headers(self) -> Mapping[str, str]:
         """Case-insensitive response headers."""
-        return self.raw.headers
 
     def read1(self, amount: int) -> bytes:
         """What has arrived, up to `amount` bytes, undecoded (b"" at the end)."""
-        return self.raw.read1(amount, decode_content=False)
+
+    def close(self) -> None:
+        """Keep a connection whose body was read to its end; close any other."""
+
+
+class Reply:
+    """A streaming answer, and the URL it came from."""
+
+    def __init__(self, raw: Body, url: str) -> None:
+        self.raw = raw
+        self.url = url
+        self.status = raw.status
+        self.headers = raw.headers
+
+    def read1(self, amount: int) -> bytes:
+        """What has arrived, up to `amount` bytes, undecoded (b"" at the end)."""
+        return self.raw.read1(amount)
 
     def release(self, clock: Callable[[], float] = time.monotonic) -> None:
         """Keep the connection for the next request after a small (redirect) body that arrives
@@ -63,7 +72,6 @@ class Reply:
     def close(self) -> None:
         """Return a fully read connection to the pool; close one whose body was not read."""
         self.raw.close()
-        self.raw.release_conn()
 
 
 class Transport(Protocol):
@@ -71,6 +79,7 @@ class Transport(Protocol):
 
     errors: tuple[type[BaseException], ...]  # what a failed exchange raises (get or a read)
     unresolvable: tuple[type[BaseException], ...]  # what a failed DNS lookup raises
+    pool_size: int  # idle connections kept per host: at least the workers sharing it
 
     def get(self, url: str, headers: dict[str, str]) -> Reply:
         """One request, no redirect followed; network failures raise as the library raises them."""
@@ -78,48 +87,55 @@ class Transport(Protocol):
     def close(self) -> None:
         """Release pooled connections."""
 
-    def get_adapter(self, url: str) -> Any:
-        """What holds the connection pool for `url` (requests.Session's name for it)."""
-
 
 class LeanTransport:
-    """urllib3's pool directly: per-request cost is the HTTP exchange itself."""
+    """wire.Pool: per-request cost is the HTTP exchange itself."""
 
-    errors, unresolvable = NETWORK_ERRORS, UNRESOLVABLE
+    errors = NETWORK_ERRORS
+    unresolvable: tuple[type[BaseException], ...] = (socket.gaierror,)
 
     def __init__(self, pool_size: int, timeout: tuple[float, float], user_agent: str,
                  ca_bundle: str | None = None) -> None:
-        self.poolmanager = urllib3.PoolManager(num_pools=8, maxsize=pool_size, block=False,
-                                         retries=False, ca_certs=ca_bundle or certifi.where())
-        self._timeout = urllib3.Timeout(connect=timeout[0], read=timeout[1])
+        self.pool_size = pool_size
+        self._tls: ssl.SSLContext | None = None
+        self._ca_bundle = ca_bundle
+        self._pool = Pool(pool_size, timeout[0], timeout[1], self._context)
         self._base = {"User-Agent": user_agent, "Accept": "*/*", "Connection": "keep-alive"}
 
     def get(self, url: str, headers: dict[str, str]) -> Reply:
         """One GET on a pooled connection."""
-        raw = self.poolmanager.request("GET", url, headers={**self._base, **headers},
-                                       redirect=False, retries=False, preload_content=False,
-                                       decode_content=False, timeout=self._timeout)
-        return Reply(raw, url)
+        return Reply(self._pool.get(url, {**self._base, **headers}), url)
 
     def close(self) -> None:
         """Close every pooled connection."""
-        self.poolmanager.clear()
+        self._pool.clear()
 
-    def get_adapter(self, url: str) -> LeanTransport:
-        """Itself: one PoolManager serves every host (`poolmanager`, as on requests' adapter)."""
-        return self
+    def _context(self) -> ssl.SSLContext:
+        """The TLS context, made by the first https connection: the configured CA bundle, else
+        certifi's (as requests would use), certificates and host names always verified."""
+        if self._tls is None:
+            import certifi
+
+            context = ssl.create_default_context(cafile=self._ca_bundle or certifi.where())
+            context.set_alpn_protocols(["http/1.1"])
+            self._tls = context
+        return self._tls
 
 
 class EnvTransport:
     """requests.Session with trust_env: proxies, NO_PROXY and CA bundles from the environment."""
 
-    errors, unresolvable = NETWORK_ERRORS, UNRESOLVABLE  # requests' own errors are OSErrors
+    errors = NETWORK_ERRORS  # requests' own errors are OSErrors
 
     def __init__(self, pool_size: int, timeout: tuple[float, float], user_agent: str,
                  ca_bundle: str | None = None) -> None:
         import requests  # only runs that trust the environment pay for importing requests
+        import urllib3.exceptions
         from requests.adapters import HTTPAdapter
 
+        self.pool_size = pool_size
+        self.unresolvable: tuple[type[BaseException], ...] = (
+            urllib3.exceptions.NameResolutionError, socket.gaierror)
         self._session = requests.Session()
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("https://", adapter)
@@ -135,15 +151,35 @@ class EnvTransport:
         """One GET through the session (its proxies and CA bundle)."""
         response = self._session.get(url, headers=headers, timeout=self._timeout, stream=True,
                                      allow_redirects=False)
-        return Reply(response.raw, url)
+        return Reply(_Urllib3Body(response.raw), url)
 
     def close(self) -> None:
         """Close the session's pools."""
         self._session.close()
 
-    def get_adapter(self, url: str) -> Any:
-        """The session's adapter for `url`."""
-        return self._session.get_adapter(url)
+
+class _Urllib3Body:
+    """requests' raw urllib3 response as a Body: its read errors become WireError."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self.status: int = raw.status
+        self.headers: Mapping[str, str] = raw.headers
+
+    def read1(self, amount: int) -> bytes:
+        """Undecoded bytes; urllib3's protocol and timeout errors as WireError."""
+        import urllib3.exceptions
+
+        try:
+            data: bytes = self._raw.read1(amount, decode_content=False)
+        except urllib3.exceptions.HTTPError as exc:
+            raise WireError(str(exc)) from exc
+        return data
+
+    def close(self) -> None:
+        """Return a fully read connection to the pool; close one whose body was not read."""
+        self._raw.close()
+        self._raw.release_conn()
 
 
 def transport_for(trust_env: bool, pool_size: int, timeout: tuple[float, float],

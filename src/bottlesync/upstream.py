@@ -213,7 +213,8 @@ class Upstream:
 
 class OnFirstUse:
     """The transport, made when first asked for: a run that reads a local catalogue and has
-    nothing to fetch never imports urllib3 (nor requests). Worker threads may ask at once."""
+    nothing to fetch never imports the HTTP client (nor requests). Worker threads may ask at
+    once."""
 
     def __init__(self, make: Callable[[], Transport]) -> None:
         self._make, self._lock = make, threading.Lock()
@@ -273,7 +274,8 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and what caused it (urllib3 `.reason`, then __cause__/__context__)."""
+    """The exception and what caused it (urllib3's `.reason` under requests, then
+    __cause__/__context__)."""
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:

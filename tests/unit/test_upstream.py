@@ -371,9 +371,9 @@ def test_bottle_sizes_missing_index_is_an_error(homebrew: FakeHomebrew,
 @pytest.mark.parametrize("concurrency", [1, 8, 32, 64])
 def test_connection_pool_follows_concurrency(concurrency: int) -> None:
     """GIVEN N workers THEN the pool holds at least N connections per host (no pool thrash)."""
-    with Upstream(Settings(concurrency=concurrency)) as client:
-        adapter = client.transport.get_adapter("https://ghcr.io/")
-        assert adapter.poolmanager.connection_pool_kw["maxsize"] >= concurrency  # type: ignore[attr-defined]
+    for trust_env in (False, True):
+        with Upstream(Settings(concurrency=concurrency, trust_env=trust_env)) as client:
+            assert client.transport.pool_size >= concurrency
 
 
 def test_netrc_never_adds_credentials_even_when_trusting_the_environment(
