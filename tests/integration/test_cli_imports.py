@@ -20,30 +20,35 @@ print(json.dumps({"code": code, "heavy": sorted(
     m for m in os.environ["HEAVY"].split() if m in sys.modules)}))
 """
 HEAVY = ("rich", "jsonschema", "boto3", "botocore", "yaml")
-LAZY = ("urllib3", "requests", "cryptography", "email.utils", "bottlesync.serve",
+HTTP_LIBRARIES = ("urllib3", "requests", "http.client")  # wire.py speaks HTTP/1.1 itself
+LAZY = (*HTTP_LIBRARIES, "bottlesync.wire", "cryptography", "email.utils", "bottlesync.serve",
         "bottlesync.export", "bottlesync.importer", "bottlesync.prune")  # what a local no-op
 # never needs: the HTTP client, signatures, an HTTP-date, the server and air-gap commands
 
 
 def run_probe(cwd: Path, *args: str, heavy: tuple[str, ...] = HEAVY
               ) -> tuple[dict[str, object], dict[str, Any]]:
-    """The CLI in a fresh interpreter: the exit code and which of `heavy` it loaded; and the
-    report it printed."""
+    """The CLI in a fresh interpreter, with no proxy variables: the exit code and which of
+    `heavy` it loaded; and the report it printed."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.lower().endswith("_proxy")}
     done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=cwd, capture_output=True,
                           text=True, check=True, timeout=120,
-                          env={**os.environ, "HEAVY": " ".join(heavy)})
+                          env={**env, "HEAVY": " ".join(heavy)})
     *report, probe = done.stdout.splitlines()
     return json.loads(probe), json.loads(report[0])
 
 
 def test_a_local_json_sync_never_imports_rich_jsonschema_boto3_or_yaml(
         homebrew: FakeHomebrew, tmp_path: Path) -> None:
-    """GIVEN a local destination, no config file and no terminal WHEN synced twice (a first
-    sync, then a no-op) THEN neither run loads the heavy modules, and the no-op leaves the
-    manifest's bytes untouched."""
+    """GIVEN a local destination, no config file, no terminal and no proxy variables WHEN
+    synced twice (a first sync, then a no-op) THEN neither run loads the heavy modules, the
+    first fetches every bottle without urllib3, requests or http.client, and the no-op leaves
+    the manifest's bytes untouched."""
     dest = tmp_path / "mirror"
     args = ("sync", "--source", homebrew.source_url, "--dest", str(dest), "--json")
-    assert run_probe(tmp_path, *args)[0] == {"code": 0, "heavy": []}
+    probe, report = run_probe(tmp_path, *args, heavy=(*HEAVY, *HTTP_LIBRARIES))
+    assert probe == {"code": 0, "heavy": []} and report["mirrored"] > 0
     before = (dest / MANIFEST_KEY).stat()
     assert run_probe(tmp_path, *args)[0] == {"code": 0, "heavy": []}
     after = (dest / MANIFEST_KEY).stat()
