@@ -80,7 +80,8 @@ def all_fit(records: list[EntryRecord]) -> bool:
     """The catalog-entry schema's checks that types alone do not make (patterns, as
     catalog.plainly_valid does them), for every record: True means all are schema-valid.
     One regex pass per field over all records at once (a regex call per field and bottle was
-    most of the check's cost)."""
+    most of the check's cost); tags and root URLs, a handful of distinct values over 44k
+    bottles, are checked once each."""
     names = [r.name for r in records]
     versions = [r.versions.stable for r in records if r.versions.stable is not None]
     stables = [r.bottle.stable for r in records
@@ -88,8 +89,8 @@ def all_fit(records: list[EntryRecord]) -> bool:
     files = [info for stable in stables for info in stable.files.values()]
     return (_all_match(NAME_RE, names) and ".." not in "\n".join(names)
             and _all_match(VERSION_RE, versions)
-            and _all_match(ROOT_URL_RE, [stable.root_url for stable in stables])
-            and _all_match(TAG_RE, [tag for stable in stables for tag in stable.files])
+            and _all_match(ROOT_URL_RE, list({stable.root_url for stable in stables}))
+            and _all_match(TAG_RE, list({tag for stable in stables for tag in stable.files}))
             and all_digests([info.sha256 for info in files])
             and all_http([info.url for info in files]))
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bottlesync.bottle import Bottle, file_name_around_tag, image_name, key_in_layout
+from bottlesync.bottle import (
+    Bottle,
+    file_name_around_tag,
+    file_prefix,
+    image_name,
+    key_in_layout,
+)
 from bottlesync.catalog import Formula
 from bottlesync.decode import ManifestEntryRecord
 
@@ -31,6 +37,7 @@ def diff(formulae: Iterable[Formula], wanted_tags: set[str],
     not served by this one, so it is missing here (and copied across)."""
     result = Diff()
     missing, names, selected = result.missing, result.names, 0
+    prefix = file_prefix(layout)
     for formula in formulae:
         name, version, rebuild = formula.name, formula.pkgver, formula.rebuild
         image = image_name(name)
@@ -42,8 +49,9 @@ def diff(formulae: Iterable[Formula], wanted_tags: set[str],
             selected += 1
             file = f"{head}{tag}{tail}"
             entry = present.get(file)
-            if (entry is None or entry.sha256 != sha256
-                    or not key_in_layout(file, image, sha256, entry.key, layout)):
+            if entry is None or entry.sha256 != sha256 or (
+                    entry.key != prefix + file if prefix is not None
+                    else not key_in_layout(file, image, sha256, entry.key, layout)):
                 missing.append(Bottle(name, version, tag, rebuild, sha256, url))
         if selected > before:
             names.append(name)

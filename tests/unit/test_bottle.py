@@ -15,6 +15,7 @@ from bottlesync.bottle import (
     check_bottle,
     day_of,
     file_name,
+    file_prefix,
     image_name,
     index_key,
     is_layout_key,
@@ -252,3 +253,14 @@ def test_plainly_safe_says_what_check_bottle_says(name: str, pkg_version: str, r
     else:
         accepted = True
     assert plainly_safe(name, pkg_version, root) is accepted
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_layouts_file_prefix_makes_its_key_or_is_none(layout: str) -> None:
+    """GIVEN any layout THEN file_prefix + file is the key it gives, for bottles whose name,
+    digest and day differ; None exactly where no one prefix does that."""
+    bottles = [make_bottle(), make_bottle(name="openssl@3", pkgver="3.4.0", tag="all")]
+    keys = [(b, key_for(b, layout, day)) for b in bottles for day in ("2026-01-02", "2026-11-30")]
+    prefixes = {key.removesuffix(b.file) if key.endswith(b.file) else None for b, key in keys}
+    expected = prefixes.pop() if len(prefixes) == 1 else None
+    assert file_prefix(layout) == expected

@@ -56,6 +56,12 @@ def test_a_valid_catalogue_decodes_to_records_of_the_fields_read() -> None:
                                            "root_url": "https://a\nhttps://b"}}},
     {**entry("bad"), "bottle": {"stable": {**entry()["bottle"]["stable"], "files": {
         "arm64\nsonoma": entry()["bottle"]["stable"]["files"]["arm64_sequoia"]}}}},
+    # tags and root URLs are checked once per distinct value: a bad one among many good ones
+    {**entry("bad"), "bottle": {"stable": {**entry()["bottle"]["stable"], "files": {
+        **entry()["bottle"]["stable"]["files"],
+        "Arm64_Sequoia": entry()["bottle"]["stable"]["files"]["arm64_sequoia"]}}}},
+    {**entry("bad"), "bottle": {"stable": {**entry()["bottle"]["stable"],
+                                           "root_url": "ftp://ghcr.io/v2/homebrew/core"}}},
     "not an object",
 ])
 def test_one_entry_that_does_not_fit_sends_the_document_to_the_exact_parser(bad: Any) -> None:
