@@ -169,7 +169,8 @@ def bench_noop(scale: Scale, out: Path, plan_seconds: float | None) -> Row:
 
 def bench_noop_process(scale: Scale, out: Path) -> list[Row]:
     """Goal 1: the whole `bottlesync sync` no-op process vs a `json.loads` process; peak RSS."""
-    fig = process.measure_noop(scale.formulae, scale.manifest_entries, max(scale.repeat, 3), out)
+    fig = process.measure_noop(scale.formulae, scale.manifest_entries,
+                               process.ALTERNATIONS if scale.judged else 1, out)
     counts = {"codes": list(fig.codes), "manifest_rewritten": fig.manifest_rewritten,
               "compiled": fig.compiled, "bottles": fig.bottles, "catalogue_mb": fig.catalogue_mb}
     clean = not fig.manifest_rewritten and not any(fig.codes)
