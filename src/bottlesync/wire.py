@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 MAX_LINE = 64 << 10  # a status, header or chunk-size line longer than this is hostile
 MAX_HEADERS = 128
+MAX_INTERIM = 8  # 1xx answers before the real one: more is a server stalling us
 BUFFER = 64 << 10
 DEFAULT_PORTS = {"http": 80, "https": 443}
 STALE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLEOFError,
@@ -142,10 +143,12 @@ class Pool:
                     raise _Stale()
                 raise WireError("the server closed the connection without an answer")
             version, status = _status(status_line)
-            while 100 <= status < 200:  # interim answers (100 Continue...): the real one follows
+            for _ in range(MAX_INTERIM + 1):  # 1xx answers (100 Continue): the real one follows
+                if not 100 <= status < 200:
+                    return Response(self, conn, version, status, _head(conn))
                 _head(conn)
                 version, status = _status(conn.line())
-            return Response(self, conn, version, status, _head(conn))
+            raise WireError(f"more than {MAX_INTERIM} interim (1xx) answers")
         except BaseException:
             conn.close()
             raise

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bottlesync.wire import MAX_HEADERS, MAX_LINE, Pool, Response, WireError
+from bottlesync.wire import MAX_HEADERS, MAX_INTERIM, MAX_LINE, Pool, Response, WireError
 
 KEEP, CLOSE = False, True  # after the scripted answer: keep the connection, or close it
 
@@ -173,8 +173,8 @@ def test_answers_without_a_body_keep_the_connection(server: RawServer, pool: Poo
 
 
 def test_an_interim_answer_is_skipped(server: RawServer, pool: Pool) -> None:
-    """GIVEN a 100 Continue before the answer THEN the real status and body."""
-    server.answer(b"HTTP/1.1 100 Continue\r\n\r\n" + ok(b"real"))
+    """GIVEN MAX_INTERIM 1xx answers before the answer THEN the real status and body."""
+    server.answer(b"HTTP/1.1 100 Continue\r\nX: y\r\n\r\n" * MAX_INTERIM + ok(b"real"))
     answer = pool.get(server.url(), {})
     assert (answer.status, body(answer)) == (200, b"real")
 
@@ -189,6 +189,8 @@ def test_an_interim_answer_is_skipped(server: RawServer, pool: Pool) -> None:
     (b"HTTP/1.1 200 OK\r\nX: " + b"y" * MAX_LINE + b"\r\n\r\n", "longer than"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "bad Content-Length"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 3, 4\r\n\r\n", "bad Content-Length"),
+    (b"HTTP/1.1 100 Continue\r\n\r\n" * (MAX_INTERIM + 1) + b"HTTP/1.1 200 OK\r\n\r\n",
+     "interim"),
     (b"HTTP/1.1 200 OK\r\nContent-Len", "closed inside a line"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n", "closed inside the headers"),
 ])
