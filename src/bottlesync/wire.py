@@ -13,13 +13,18 @@ import io
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import cast
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 from urllib.parse import urlsplit
 
 MAX_LINE = 64 << 10  # a status, header or chunk-size line longer than this is hostile
 MAX_HEADERS = 128
 MAX_INTERIM = 8  # 1xx answers before the real one: more is a server stalling us
+SLACK = 1.0  # seconds a line may overrun its deadline (see _Timed.readinto)
 BUFFER = 64 << 10
 DEFAULT_PORTS = {"http": 80, "https": 443}
 STALE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, ssl.SSLEOFError,
@@ -49,26 +54,63 @@ class Headers(Mapping[str, str]):
 
 
 class Connection:
-    """One socket to an origin, and its buffered reader."""
+    """One socket to an origin, read through a buffer; a line (an answer's whole head, a chunk
+    size) must arrive within the read timeout however slowly its bytes trickle."""
 
-    def __init__(self, origin: Origin, sock: socket.socket) -> None:
+    def __init__(self, origin: Origin, sock: socket.socket, timeout: float) -> None:
         self.origin = origin
         self.sock = sock
-        self.reader = cast(io.BufferedReader, sock.makefile("rb", buffering=BUFFER))
+        self.raw = _Timed(sock, timeout)
+        self.reader = io.BufferedReader(self.raw, BUFFER)
 
     def close(self) -> None:
         """Close the socket (its reader first)."""
         self.reader.close()
         self.sock.close()
 
-    def line(self) -> bytes:
-        """One CRLF-terminated line (b"" at EOF); WireError past MAX_LINE or cut by EOF."""
-        line = self.reader.readline(MAX_LINE + 1)
+    def line(self, deadline: float | None = None) -> bytes:
+        """One CRLF-terminated line (b"" at EOF) by `deadline` (default: one read timeout from
+        now); WireError past MAX_LINE or cut by EOF, TimeoutError past the deadline."""
+        self.raw.deadline = time.monotonic() + self.raw.timeout if deadline is None else deadline
+        try:
+            line = self.reader.readline(MAX_LINE + 1)
+        finally:
+            self.raw.deadline = None
         if len(line) > MAX_LINE:
             raise WireError(f"a line longer than {MAX_LINE} bytes")
         if line and not line.endswith(b"\n"):
             raise WireError("the connection closed inside a line")
         return line
+
+
+class _Timed(io.RawIOBase):
+    """The socket as raw input: while a `deadline` is set, each receive waits only for what is
+    left of it, give or take SLACK (a socket's own timeout bounds one receive, not a line of
+    one-byte receives)."""
+
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        self._sock = sock
+        self.timeout = timeout
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        """An input stream."""
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        """One receive, by the deadline when one is set."""
+        if self.deadline is None:
+            return self._sock.recv_into(buffer)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"a line of the answer took longer than {self.timeout:g} s")
+        if left > self.timeout - SLACK:  # the socket's own timeout ends this receive within
+            return self._sock.recv_into(buffer)  # SLACK of the deadline: no timeout changes
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(self.timeout)
 
 
 class Pool:
@@ -125,15 +167,16 @@ class Pool:
         except BaseException:
             sock.close()
             raise
-        return Connection(origin, sock)
+        return Connection(origin, sock, self._timeouts[1])
 
     def _exchange(self, conn: Connection, request: bytes, reused: bool = True) -> Response:
         """Write the request and read the answer's head; _Stale when a kept connection turns
         out closed before a byte of the answer came."""
+        deadline = time.monotonic() + self._timeouts[1]  # for the whole head, interim ones too
         try:
             try:
                 conn.sock.sendall(request)
-                status_line = conn.line()
+                status_line = conn.line(deadline)
             except STALE:
                 if reused:
                     raise _Stale() from None
@@ -145,9 +188,9 @@ class Pool:
             version, status = _status(status_line)
             for _ in range(MAX_INTERIM + 1):  # 1xx answers (100 Continue): the real one follows
                 if not 100 <= status < 200:
-                    return Response(self, conn, version, status, _head(conn))
-                _head(conn)
-                version, status = _status(conn.line())
+                    return Response(self, conn, version, status, _head(conn, deadline))
+                _head(conn, deadline)
+                version, status = _status(conn.line(deadline))
             raise WireError(f"more than {MAX_INTERIM} interim (1xx) answers")
         except BaseException:
             conn.close()
@@ -263,12 +306,13 @@ def _status(line: bytes) -> tuple[str, int]:
     return version, int(code)
 
 
-def _head(conn: Connection) -> Headers:
-    """Header lines up to the blank one, at most MAX_HEADERS."""
+def _head(conn: Connection, deadline: float | None = None) -> Headers:
+    """Header lines up to the blank one, at most MAX_HEADERS, all by `deadline` (trailers:
+    each line by its own)."""
     fields: dict[str, str] = {}
     last = ""
     for _ in range(MAX_HEADERS + 1):
-        line = conn.line()
+        line = conn.line(deadline)
         if line in (b"\r\n", b"\n"):
             return Headers(fields)
         if not line:

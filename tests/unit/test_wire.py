@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -23,14 +24,16 @@ class RawServer:
     def __init__(self) -> None:
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        self.script: list[tuple[bytes, bool]] = []
+        self.script: list[tuple[bytes, bool, float, int]] = []
         self.requests: list[tuple[int, bytes]] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def answer(self, data: bytes, close: bool = KEEP) -> None:
-        """Script the next answer."""
-        self.script.append((data, close))
+    def answer(self, data: bytes, close: bool = KEEP, trickle: float = 0.0,
+               prompt: int = 0) -> None:
+        """Script the next answer (when `trickle` is set: its first `prompt` bytes at once,
+        then a byte every `trickle` seconds, then the connection closes)."""
+        self.script.append((data, close, trickle, prompt))
 
     def url(self, path: str = "/blob") -> str:
         """An http URL on this server."""
@@ -60,10 +63,23 @@ class RawServer:
                 head, _, buffered = buffered.partition(b"\r\n\r\n")
                 with self._lock:
                     self.requests.append((port, head))
-                    answer, close = self.script.pop(0)
+                    answer, close, trickle, prompt = self.script.pop(0)
+                if trickle:
+                    conn.sendall(answer[:prompt])
+                    self._trickle(conn, answer[prompt:], trickle)
+                    return
                 conn.sendall(answer)
                 if close:
                     return
+
+    def _trickle(self, conn: socket.socket, answer: bytes, seconds: float) -> None:
+        """Send `answer` a byte at a time until the client hangs up."""
+        for byte in answer:
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:
+                return
+            time.sleep(seconds)
 
 
 @pytest.fixture()
@@ -243,3 +259,24 @@ def test_the_pool_keeps_at_most_its_size_per_origin(server: RawServer, pool: Poo
     assert [body(response) for response in second] == [b"k"] * 3
     before, after = set(server.ports()[:3]), set(server.ports()[3:])
     assert len(before) == len(after) == 3 and len(before & after) == 2
+
+
+def test_a_head_trickled_past_the_read_timeout_times_out(server: RawServer) -> None:
+    """GIVEN an answer whose head arrives a byte every 20 ms (each receive well inside the read
+    timeout of 1 s, the whole head would take 8 s) THEN TimeoutError at about 1 s: the read
+    timeout bounds the whole head, not one receive."""
+    server.answer(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 400 + b"\r\n\r\n", trickle=0.02)
+    slow = Pool(1, 5.0, 1.0, lambda: ssl.create_default_context())
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="took longer than 1 s"):
+        slow.get(server.url(), {})
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_body_after_a_prompt_head_is_read_at_its_own_pace(server: RawServer) -> None:
+    """GIVEN a prompt head, then body bytes every 40 ms, 2.4 s in all against a read timeout of
+    1 s THEN the whole body: its pace is Upstream's bounds' business, not the head's."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n"
+    server.answer(head + b"b" * 60, trickle=0.04, prompt=len(head))
+    patient = Pool(1, 5.0, 1.0, lambda: ssl.create_default_context())
+    assert body(patient.get(server.url(), {})) == b"b" * 60
