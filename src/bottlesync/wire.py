@@ -16,10 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
-from urllib.parse import urlsplit
 
 MAX_LINE = 64 << 10  # a status, header or chunk-size line longer than this is hostile
 MAX_HEADERS = 128
